@@ -1,0 +1,1 @@
+//! Execution of Millstream pipelines on timely dataflow.
