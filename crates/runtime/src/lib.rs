@@ -1,1 +1,59 @@
-//! Execution of Millstream pipelines on timely dataflow.
+//! Millstream's runtime: the pipeline graph (Beam's Pipeline, PCollection and
+//! transforms) and its execution on timely dataflow.
+//!
+//! ```
+//! use millstream_model::{Duration, FixedWindows, Timestamp};
+//! use millstream_runtime::{Pipeline, Runner, Window};
+//! let p = Pipeline::new();
+//! let scores = p.create_timestamped(vec![
+//!     (("blue".to_string(), 5i64), Timestamp::hms(12, 0, 26)),
+//!     (("blue".to_string(), 7), Timestamp::hms(12, 1, 30)),
+//!     (("red".to_string(), 3), Timestamp::hms(12, 3, 0)),
+//! ]);
+//! let totals = scores
+//!     .window_into(Window::into(FixedWindows::of(Duration::from_mins(2))))
+//!     .combine_per_key(millstream_model::combiners::Sum)
+//!     .collect();
+//! Runner::new().workers(2).run(&p).unwrap();
+//! let mut values = totals.values();
+//! values.sort();
+//! assert_eq!(values, vec![("blue".to_string(), 12), ("red".to_string(), 3)]);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod collect;
+pub mod context;
+mod create;
+pub mod dofn;
+pub mod element;
+pub mod error;
+pub mod graph;
+pub mod group;
+pub mod key;
+pub mod pcollection;
+pub mod runner;
+pub mod side_input;
+pub mod sink;
+pub mod source;
+pub mod test_stream;
+pub mod time;
+pub mod transforms;
+pub mod window_into;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use collect::{Collected, PAssert};
+pub use context::CancelHandle;
+pub use dofn::{DoFn, ProcessContext, TupleTag, UserError};
+pub use element::Element;
+pub use error::RuntimeError;
+pub use graph::{NodeKind, Pipeline};
+pub use key::Key;
+pub use pcollection::{PCollection, PTransform};
+pub use runner::{PipelineResult, Runner};
+pub use side_input::{PCollectionView, SideInput};
+pub use sink::{Sink, SinkWriter};
+pub use source::{ReadStatus, Source, SourceError, SourceReader, WatermarkKind, WatermarkStrategy};
+pub use test_stream::{TestEvent, TestStream};
+pub use window_into::Window;

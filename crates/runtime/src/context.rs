@@ -1,0 +1,115 @@
+//! What every operator of a running job shares: the clock, counters, errors, cancellation.
+
+use crate::clock::{ManualClock, SharedClock};
+use crate::error::RuntimeError;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Shared state of one running job, across all its workers.
+#[derive(Debug)]
+pub struct JobContext {
+    /// Processing time.
+    pub clock: SharedClock,
+    /// The same clock when it is manual (TestStream moves it).
+    pub manual_clock: Option<ManualClock>,
+    /// Number of worker threads.
+    pub workers: usize,
+    /// Number of key groups (maximum parallelism).
+    pub key_groups: u32,
+    cancelled: Arc<AtomicBool>,
+    errors: Mutex<Vec<RuntimeError>>,
+    counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+    shared: Mutex<HashMap<(usize, TypeId), Arc<dyn Any + Send + Sync>>>,
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        clock: SharedClock,
+        manual_clock: Option<ManualClock>,
+        workers: usize,
+        key_groups: u32,
+        cancel: &CancelHandle,
+    ) -> Self {
+        JobContext {
+            clock,
+            manual_clock,
+            workers,
+            key_groups,
+            cancelled: cancel.flag.clone(),
+            errors: Mutex::new(Vec::new()),
+            counters: Mutex::new(BTreeMap::new()),
+            shared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Asks sources to stop reading; what was read still flows through and windows flush.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the job was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Records a failure and stops the sources: the job ends with this error.
+    pub fn fail(&self, error: RuntimeError) {
+        tracing::error!(%error, "job failed");
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
+        self.cancel();
+    }
+
+    /// The failures recorded so far.
+    pub fn errors(&self) -> Vec<RuntimeError> {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A named counter, created on first use.
+    pub fn counter(&self, name: &str) -> Arc<AtomicU64> {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        c.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// An object shared by the workers of one step in this run (for example a source's
+    /// board of partition watermarks), created by the first worker that asks.
+    pub(crate) fn shared<S: Send + Sync + 'static>(&self, step: usize, make: impl FnOnce() -> S) -> Arc<S> {
+        let mut m = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = m.get(&(step, TypeId::of::<S>())) {
+            if let Ok(s) = existing.clone().downcast::<S>() {
+                return s;
+            }
+        }
+        let fresh = Arc::new(make());
+        m.insert((step, TypeId::of::<S>()), fresh.clone());
+        fresh
+    }
+
+    /// Every counter's current value.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        c.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+    }
+}
+
+/// A handle to stop a running job from another thread (Ctrl-C, a time limit).
+#[derive(Clone, Debug, Default)]
+pub struct CancelHandle {
+    pub(crate) flag: Arc<AtomicBool>,
+}
+
+impl CancelHandle {
+    /// A handle not yet tied to a job.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the job to stop: sources finish, windows flush, the run returns.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+    /// Whether cancel was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,210 @@
+//! The lazy pipeline graph and its translation into a timely dataflow.
+//!
+//! Building a pipeline records [`Node`]s; nothing runs until a [`crate::Runner`] runs it.
+//! Each node carries a typed build function that, on every worker, turns the node's input
+//! streams into its output streams. The graph is kept (not only its build functions) so
+//! that an optimizer can rewrite it before translation and so that operators have stable
+//! names for state.
+
+use crate::context::JobContext;
+use crate::error::RuntimeError;
+use crate::time::FrontierTime;
+use millstream_model::WindowedValue;
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::{Scope, Stream};
+
+/// Index of a node in its pipeline.
+pub type NodeId = usize;
+
+/// One output of one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRef {
+    /// The producing node.
+    pub node: NodeId,
+    /// Which of its outputs.
+    pub port: usize,
+}
+
+/// What a node does, for plans, names and the optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Reads from a source.
+    Source,
+    /// Element-wise processing (map, flat_map, filter, ParDo, window assignment, ...).
+    ParDo,
+    /// Groups by key and window and fires panes.
+    GroupByKey,
+    /// Groups by key and window, combining values as they arrive.
+    Combine,
+    /// Merges several PCollections of one type.
+    Flatten,
+    /// Splits one PCollection into several.
+    Partition,
+    /// Redistributes elements across workers.
+    Reshuffle,
+    /// Materializes a side input.
+    View,
+    /// Writes out (collect, assert, files, stdout).
+    Sink,
+}
+
+/// A typed, per-worker build function of a node.
+pub(crate) type BuildFn = dyn for<'s> Fn(&mut Translation<'s>, NodeId) -> Result<(), RuntimeError> + Send + Sync;
+
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) inputs: Vec<PortRef>,
+    pub(crate) build: Arc<BuildFn>,
+}
+
+#[derive(Default)]
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<Node>,
+    names: HashMap<String, usize>,
+    scopes: Vec<String>,
+    /// Set by TestStream: the job runs on a manual clock.
+    pub(crate) uses_manual_clock: bool,
+    /// Checks run after the pipeline finishes (PAssert).
+    pub(crate) assertions: Vec<Assertion>,
+}
+
+/// A named check over collected output, run when the pipeline has finished.
+pub(crate) struct Assertion {
+    pub(crate) name: String,
+    pub(crate) check: Box<dyn Fn() -> Result<(), String> + Send>,
+}
+
+/// A pipeline: a lazy graph of PCollections and the transforms between them.
+///
+/// ```
+/// use millstream_runtime::{Pipeline, Runner};
+/// let p = Pipeline::new();
+/// let doubled = p.create(vec![1i64, 2, 3]).map(|x| x * 2);
+/// let out = doubled.collect();
+/// Runner::new().workers(2).run(&p).unwrap();
+/// let mut values = out.values();
+/// values.sort();
+/// assert_eq!(values, vec![2, 4, 6]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Pipeline {
+    pub(crate) graph: Arc<Mutex<Graph>>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = self.lock();
+        let mut l = f.debug_list();
+        for n in &g.nodes {
+            l.entry(&format_args!("{} ({:?}) <- {:?}", n.name, n.kind, n.inputs));
+        }
+        l.finish()
+    }
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Graph> {
+        // A poisoned lock only means another thread panicked while adding a node; the
+        // graph itself is still consistent (nodes are pushed whole).
+        self.graph.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a node; returns its id. Names are made unique and prefixed by the enclosing
+    /// composite transforms.
+    pub(crate) fn add_node(&self, name: &str, kind: NodeKind, inputs: Vec<PortRef>, build: Arc<BuildFn>) -> NodeId {
+        let mut g = self.lock();
+        let mut full = g.scopes.iter().map(|s| format!("{s}/")).collect::<String>();
+        full.push_str(name);
+        let count = g.names.entry(full.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            full = format!("{full}#{count}");
+        }
+        g.nodes.push(Node { name: full, kind, inputs, build });
+        g.nodes.len() - 1
+    }
+
+    pub(crate) fn enter_scope(&self, name: &str) {
+        self.lock().scopes.push(name.to_owned());
+    }
+
+    pub(crate) fn exit_scope(&self) {
+        self.lock().scopes.pop();
+    }
+
+    /// The names and kinds of the pipeline's steps, in order.
+    pub fn steps(&self) -> Vec<(String, NodeKind)> {
+        self.lock().nodes.iter().map(|n| (n.name.clone(), n.kind)).collect()
+    }
+
+    pub(crate) fn node_name(&self, id: NodeId) -> String {
+        self.lock().nodes.get(id).map(|n| n.name.clone()).unwrap_or_default()
+    }
+}
+
+/// A stream of windowed values on the job's timely time.
+pub(crate) type WStream<'s, T> = Stream<'s, FrontierTime, Vec<WindowedValue<T>>>;
+
+
+/// Translation state on one worker while its dataflow is built.
+pub struct Translation<'s> {
+    pub(crate) scope: Scope<'s, FrontierTime>,
+    streams: HashMap<PortRef, Box<dyn Any>>,
+    pub(crate) job: Arc<JobContext>,
+    pub(crate) probe: ProbeHandle<FrontierTime>,
+    pub(crate) names: Vec<String>,
+    _scope: PhantomData<&'s ()>,
+}
+
+impl<'s> Translation<'s> {
+    pub(crate) fn new(scope: Scope<'s, FrontierTime>, job: Arc<JobContext>, probe: ProbeHandle<FrontierTime>) -> Self {
+        Translation { scope, streams: HashMap::new(), job, probe, names: Vec::new(), _scope: PhantomData }
+    }
+
+    /// The stream of an earlier node's output.
+    pub(crate) fn stream<T: Clone + 'static>(&self, port: PortRef) -> Result<WStream<'s, T>, RuntimeError> {
+        let stored = self
+            .streams
+            .get(&port)
+            .and_then(|b| b.downcast_ref::<WStream<'static, T>>())
+            .ok_or_else(|| RuntimeError::Translation(format!("no stream of the expected type for {port:?}")))?;
+        // SAFETY: the stream was stored by `insert` from a `WStream<'s, T>` of this same
+        // translation (the TypeId check above proves `T`), and `self` (with the map) does
+        // not outlive `'s`; only the lifetime parameter changes back to what it was.
+        Ok(unsafe { std::mem::transmute::<WStream<'static, T>, WStream<'s, T>>(stored.clone()) })
+    }
+
+    /// Records a node's output stream; every stream is probed so the runner knows when
+    /// the whole dataflow is done and TestStream knows when a step is fully processed.
+    pub(crate) fn insert<T: Clone + 'static>(&mut self, port: PortRef, stream: WStream<'s, T>) {
+        let stream = stream.probe_with(&self.probe);
+        // SAFETY: only the lifetime is erased, so the stream fits in a `Box<dyn Any>`;
+        // `stream()` restores it, and the map is dropped with `self` before `'s` ends.
+        let erased = unsafe { std::mem::transmute::<WStream<'s, T>, WStream<'static, T>>(stream) };
+        self.streams.insert(port, Box::new(erased));
+    }
+
+    /// The name of the node being built.
+    pub(crate) fn name(&self, node: NodeId) -> &str {
+        self.names.get(node).map(String::as_str).unwrap_or("?")
+    }
+}
+
+impl Drop for Translation<'_> {
+    fn drop(&mut self) {
+        // Streams must go before the scope they borrow; make the order explicit.
+        self.streams.clear();
+    }
+}

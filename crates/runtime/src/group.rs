@@ -1,0 +1,330 @@
+//! GroupByKey and Combine.perKey: the operator that groups by key and window, runs the
+//! reducer (windows, triggers, panes) per key, and holds the output watermark.
+
+use crate::element::Element;
+use crate::error::RuntimeError;
+use crate::graph::{NodeId, NodeKind, PortRef, Translation};
+use crate::key::{worker_for_key, Key};
+use crate::pcollection::PCollection;
+use crate::time::{frontier_time, input_progress, FrontierTime};
+use millstream_model::{
+    Admission, CombineFn, FiredPane, KeyState, TimeContext, Timestamp, ToList, WindowReducer, WindowedValue,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
+
+/// The state of one key in the grouping operator, with the timer and hold values last
+/// indexed for it (so they can be removed from the indexes when they change).
+struct Slot<K, A> {
+    key: K,
+    state: KeyState<A>,
+    event_timer: Option<Timestamp>,
+    processing_timer: Option<Timestamp>,
+    hold: Option<Timestamp>,
+}
+
+/// All keys of one worker's share of a grouping, indexed by next timer and by hold.
+struct Groups<K, V, C: CombineFn<V>> {
+    reducer: WindowReducer<V, C>,
+    slots: Vec<Option<Slot<K, C::Accumulator>>>,
+    free: Vec<usize>,
+    by_key: HashMap<K, usize>,
+    event_timers: BTreeSet<(Timestamp, usize)>,
+    processing_timers: BTreeSet<(Timestamp, usize)>,
+    holds: BTreeMap<Timestamp, usize>,
+}
+
+impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
+    fn new(reducer: WindowReducer<V, C>) -> Self {
+        Groups {
+            reducer,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            event_timers: BTreeSet::new(),
+            processing_timers: BTreeSet::new(),
+            holds: BTreeMap::new(),
+        }
+    }
+
+    fn slot_for(&mut self, key: &K) -> usize {
+        if let Some(&i) = self.by_key.get(key) {
+            return i;
+        }
+        let slot = Slot { key: key.clone(), state: KeyState::default(), event_timer: None, processing_timer: None, hold: None };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert(key.clone(), i);
+        i
+    }
+
+    /// Re-indexes a slot's timers and hold after the reducer touched it; frees it when
+    /// the key holds nothing.
+    fn refresh(&mut self, i: usize) {
+        let Some(slot) = self.slots[i].as_mut() else { return };
+        let et = self.reducer.next_event_time_timer(&slot.state);
+        let pt = self.reducer.next_processing_time_timer(&slot.state);
+        let hold = self.reducer.watermark_hold(&slot.state);
+        if et != slot.event_timer {
+            if let Some(old) = slot.event_timer {
+                self.event_timers.remove(&(old, i));
+            }
+            if let Some(new) = et {
+                self.event_timers.insert((new, i));
+            }
+            slot.event_timer = et;
+        }
+        if pt != slot.processing_timer {
+            if let Some(old) = slot.processing_timer {
+                self.processing_timers.remove(&(old, i));
+            }
+            if let Some(new) = pt {
+                self.processing_timers.insert((new, i));
+            }
+            slot.processing_timer = pt;
+        }
+        if hold != slot.hold {
+            if let Some(old) = slot.hold {
+                if let Some(c) = self.holds.get_mut(&old) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.holds.remove(&old);
+                    }
+                }
+            }
+            if let Some(new) = hold {
+                *self.holds.entry(new).or_insert(0) += 1;
+            }
+            slot.hold = hold;
+        }
+        if et.is_none() && pt.is_none() && hold.is_none() && self.reducer.is_empty(&slot.state) {
+            let key = slot.key.clone();
+            self.by_key.remove(&key);
+            self.slots[i] = None;
+            self.free.push(i);
+        }
+    }
+
+    fn min_hold(&self) -> Option<Timestamp> {
+        self.holds.keys().next().copied()
+    }
+
+    /// Keys with a timer due at these times, in timer order.
+    fn due(&self, input_watermark: Timestamp, now: Timestamp) -> Vec<usize> {
+        if input_watermark >= Timestamp::MAX {
+            // Input complete: every key gets its final firing and clean-up.
+            return self.by_key.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        }
+        let mut due: Vec<usize> = Vec::new();
+        for &(t, i) in &self.event_timers {
+            if t < input_watermark {
+                due.push(i);
+            } else {
+                break;
+            }
+        }
+        for &(t, i) in &self.processing_timers {
+            if t <= now {
+                due.push(i);
+            } else {
+                break;
+            }
+        }
+        due.sort_unstable();
+        due.dedup();
+        due
+    }
+}
+
+/// Groups by key and window, reducing with `combine_fn`; returns the grouped output and
+/// the dropped (too late) input.
+pub(crate) fn group_and_combine<K, V, C>(
+    input: &PCollection<(K, V)>,
+    name: &str,
+    kind: NodeKind,
+    combine_fn: C,
+) -> (PCollection<(K, C::Output)>, PCollection<(K, V)>)
+where
+    K: Key,
+    V: Element,
+    C: CombineFn<V>,
+    C::Output: Element,
+{
+    let in_port = input.port;
+    let strategy = input.strategy.clone();
+    let combine_fn = Arc::new(combine_fn);
+    let reducer_strategy = (*strategy).clone();
+    let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
+        let stream = t.stream::<(K, V)>(in_port)?;
+        let job = t.job.clone();
+        let step = t.name(node).to_owned();
+        let (workers, key_groups) = (job.workers, job.key_groups);
+        let exchange =
+            Exchange::new(move |wv: &WindowedValue<(K, V)>| worker_for_key(&wv.value.0, key_groups, workers) as u64);
+        let mut builder = OperatorBuilder::new(step.clone(), t.scope);
+        let address = builder.operator_info().address;
+        let activator = t.scope.activator_for(address);
+        let mut input = builder.new_input(stream, exchange);
+        let (main_out, main_stream) = builder.new_output::<Vec<WindowedValue<(K, C::Output)>>>();
+        let (late_out, late_stream) = builder.new_output::<Vec<WindowedValue<(K, V)>>>();
+        let mut main_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(main_out);
+        let mut late_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(late_out);
+        let reducer = WindowReducer::new(reducer_strategy.clone(), combine_fn.clone());
+        let dropped_counter = job.counter(&format!("{step}/dropped_late"));
+        builder.build(move |mut caps| {
+            let mut late_cap: Option<Capability<FrontierTime>> = caps.pop();
+            let mut main_cap: Option<Capability<FrontierTime>> = caps.pop();
+            let mut groups: Groups<K, V, C> = Groups::new(reducer);
+            let mut fired: Vec<FiredPane<C::Output>> = Vec::new();
+            let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
+            let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
+            let clock = job.clock.clone();
+            move |frontiers| {
+                let (input_watermark, input_epoch) = input_progress(&frontiers[0]);
+                let now = clock.now();
+                let Some(cap) = main_cap.as_ref() else {
+                    // Finished: drain anything that still arrives (nothing should).
+                    input.for_each(|_, data| data.clear());
+                    return;
+                };
+                let output_watermark = Timestamp(cap.time().inner);
+                let time = TimeContext { input_watermark, output_watermark, processing_time: now };
+                input.for_each(|_cap, data| {
+                    for wv in data.drain(..) {
+                        let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
+                        let i = groups.slot_for(&key);
+                        let Some(slot) = groups.slots[i].as_mut() else { continue };
+                        match groups.reducer.process_element(&mut slot.state, value, timestamp, window, &time, &mut fired)
+                        {
+                            Admission::Accepted => {}
+                            Admission::TooLate(value) => {
+                                dropped_counter.fetch_add(1, Ordering::Relaxed);
+                                late_buf.push(WindowedValue {
+                                    value: (key.clone(), value),
+                                    timestamp,
+                                    window,
+                                    pane: Default::default(),
+                                    retraction: false,
+                                });
+                            }
+                        }
+                        emit(&key, &mut fired, &mut out_buf);
+                        groups.refresh(i);
+                    }
+                });
+                for i in groups.due(input_watermark, now) {
+                    let Some(slot) = groups.slots[i].as_mut() else { continue };
+                    groups.reducer.advance_time(&mut slot.state, &time, &mut fired);
+                    let key = slot.key.clone();
+                    emit(&key, &mut fired, &mut out_buf);
+                    groups.refresh(i);
+                }
+                if !out_buf.is_empty() {
+                    main_out.activate().session(cap).give_container(&mut out_buf);
+                    out_buf.clear();
+                }
+                if let Some(late) = late_cap.as_ref() {
+                    if !late_buf.is_empty() {
+                        late_out.activate().session(late).give_container(&mut late_buf);
+                        late_buf.clear();
+                    }
+                }
+                // Hold the output at min(input watermark, holds), in the input's epoch;
+                // release everything once the input is done and no key holds state.
+                match input_epoch {
+                    None => {
+                        if !groups.by_key.is_empty() {
+                            tracing::warn!(step = %step, keys = groups.by_key.len(), "state left after input completed");
+                        }
+                        main_cap = None;
+                        late_cap = None;
+                    }
+                    _ => {
+                        let epoch = input_epoch.unwrap_or(cap.time().outer);
+                        let hold = groups.min_hold().map_or(input_watermark, |h| h.min(input_watermark));
+                        let inner = hold.max(output_watermark);
+                        let next = frontier_time(epoch.max(cap.time().outer), inner);
+                        if let Some(c) = main_cap.as_mut() {
+                            c.downgrade(&next);
+                        }
+                        if let Some(c) = late_cap.as_mut() {
+                            c.downgrade(&next);
+                        }
+                        if clock.is_real() {
+                            if let Some(&(t, _)) = groups.processing_timers.iter().next() {
+                                activator.activate_after((t - now).to_std());
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        t.insert(PortRef { node, port: 0 }, main_stream);
+        t.insert(PortRef { node, port: 1 }, late_stream);
+        Ok(())
+    });
+    let node = input.pipeline.add_node(name, kind, vec![in_port], build);
+    let grouped_strategy = Arc::new(strategy.for_grouped_output());
+    (
+        PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 0 }, grouped_strategy),
+        PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 1 }, strategy),
+    )
+}
+
+fn emit<K: Clone, O>(key: &K, fired: &mut Vec<FiredPane<O>>, out: &mut Vec<WindowedValue<(K, O)>>) {
+    for p in fired.drain(..) {
+        out.push(WindowedValue {
+            value: (key.clone(), p.value),
+            timestamp: p.timestamp,
+            window: p.window,
+            pane: p.pane,
+            retraction: p.retraction,
+        });
+    }
+}
+
+impl<K: Key, V: Element> PCollection<(K, V)> {
+    /// Groups values by key and window; each trigger firing emits `(key, values)` with
+    /// its pane (Beam's `GroupByKey`).
+    pub fn group_by_key(&self) -> PCollection<(K, Vec<V>)> {
+        group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList).0
+    }
+
+    /// [`group_by_key`](Self::group_by_key), also returning the elements dropped because
+    /// they arrived later than the allowed lateness.
+    pub fn group_by_key_with_dropped(&self) -> (PCollection<(K, Vec<V>)>, PCollection<(K, V)>) {
+        group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList)
+    }
+
+    /// Combines the values of each key and window with `combine_fn` (Beam's
+    /// `Combine.perKey`).
+    pub fn combine_per_key<C>(&self, combine_fn: C) -> PCollection<(K, C::Output)>
+    where
+        C: CombineFn<V>,
+        C::Output: Element,
+    {
+        group_and_combine(self, "CombinePerKey", NodeKind::Combine, combine_fn).0
+    }
+
+    /// [`combine_per_key`](Self::combine_per_key), also returning the dropped late data.
+    pub fn combine_per_key_with_dropped<C>(&self, combine_fn: C) -> (PCollection<(K, C::Output)>, PCollection<(K, V)>)
+    where
+        C: CombineFn<V>,
+        C::Output: Element,
+    {
+        group_and_combine(self, "CombinePerKey", NodeKind::Combine, combine_fn)
+    }
+}

@@ -1,0 +1,142 @@
+//! [`Runner`]: executes a pipeline on timely dataflow worker threads.
+
+use crate::clock::{ManualClock, SharedClock, SystemClock};
+use crate::context::{CancelHandle, JobContext};
+use crate::error::RuntimeError;
+use crate::graph::{Pipeline, Translation};
+use crate::key::DEFAULT_KEY_GROUPS;
+use crate::time::FrontierTime;
+use millstream_model::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+
+/// Runs pipelines: `workers` threads (default: the number of cores), each running the
+/// whole dataflow on its share of the data, exchanging elements by key for grouping.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    workers: usize,
+    key_groups: u32,
+    clock: Option<SharedClock>,
+    cancel: CancelHandle,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct PipelineResult {
+    /// Named counters (for example `<step>/dropped_late`).
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl PipelineResult {
+    /// A counter's value, 0 if it never counted.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// The sum of the counters whose names end with `suffix`.
+    pub fn counter_total(&self, suffix: &str) -> u64 {
+        self.counters.iter().filter(|(k, _)| k.ends_with(suffix)).map(|(_, v)| v).sum()
+    }
+}
+
+impl Runner {
+    /// A runner with one worker per core.
+    pub fn new() -> Self {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Runner { workers, key_groups: DEFAULT_KEY_GROUPS, clock: None, cancel: CancelHandle::new() }
+    }
+
+    /// Sets the number of worker threads.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Sets the number of key groups (the maximum parallelism; default 128).
+    pub fn key_groups(mut self, key_groups: u32) -> Self {
+        self.key_groups = key_groups.max(1);
+        self
+    }
+
+    /// Uses `clock` for processing time instead of the system clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// A handle that stops the job when cancelled (sources finish, windows flush).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// Runs the pipeline to completion: until every source is exhausted (or the job is
+    /// cancelled) and all its data has been processed. Then checks its assertions.
+    pub fn run(&self, pipeline: &Pipeline) -> Result<PipelineResult, RuntimeError> {
+        let (builds, names, manual) = {
+            let g = pipeline.lock();
+            let builds: Vec<_> = g.nodes.iter().map(|n| n.build.clone()).collect();
+            let names: Vec<_> = g.nodes.iter().map(|n| n.name.clone()).collect();
+            (builds, names, g.uses_manual_clock)
+        };
+        if self.workers > self.key_groups as usize {
+            return Err(RuntimeError::Config(format!(
+                "{} workers but only {} key groups: workers must not exceed key groups",
+                self.workers, self.key_groups
+            )));
+        }
+        let (clock, manual_clock): (SharedClock, Option<ManualClock>) = match (&self.clock, manual) {
+            (Some(c), _) => (c.clone(), None),
+            (None, true) => {
+                let m = ManualClock::starting_at(Timestamp::from_millis(0));
+                (Arc::new(m.clone()), Some(m))
+            }
+            (None, false) => (Arc::new(SystemClock), None),
+        };
+        let job = Arc::new(JobContext::new(clock, manual_clock, self.workers, self.key_groups, &self.cancel));
+        let worker_job = job.clone();
+        let config = timely::Config::process(self.workers);
+        let guards = timely::execute(config, move |worker| {
+            let probe = ProbeHandle::<FrontierTime>::new();
+            let job = worker_job.clone();
+            // Timely's root scope needs a totally ordered time; the pipeline lives in a
+            // child scope whose time is (epoch, watermark).
+            worker.dataflow::<u64, _, _>(|root| {
+                root.scoped::<FrontierTime, _, _>("Millstream", |scope| {
+                    let mut t = Translation::new(scope, job.clone(), probe.clone());
+                    t.names = names.clone();
+                    for (id, build) in builds.iter().enumerate() {
+                        if let Err(e) = build(&mut t, id) {
+                            job.fail(e);
+                            break;
+                        }
+                    }
+                })
+            });
+            while !probe.done() {
+                worker.step_or_park(Some(std::time::Duration::from_millis(20)));
+            }
+        })
+        .map_err(RuntimeError::Worker)?;
+        for r in guards.join() {
+            r.map_err(RuntimeError::Worker)?;
+        }
+        if let Some(e) = job.errors().into_iter().next() {
+            return Err(e);
+        }
+        let failures: Vec<String> = {
+            let g = pipeline.lock();
+            g.assertions.iter().filter_map(|a| (a.check)().err().map(|e| format!("{}: {e}", a.name))).collect()
+        };
+        if !failures.is_empty() {
+            return Err(RuntimeError::Assertion(failures.join("\n")));
+        }
+        Ok(PipelineResult { counters: job.counters() })
+    }
+}

@@ -1,0 +1,282 @@
+//! Sources: how data enters a pipeline, and how its timestamps and watermarks arise.
+//!
+//! A [`Source`] is split into partitions, each read by one [`SourceReader`]; worker `w`
+//! reads the partitions `p` with `p % workers == w`. Each partition has its own
+//! watermark from the source's [`WatermarkStrategy`]; the worker's output watermark is
+//! the minimum over its partitions that are not idle, and the pipeline's is the minimum
+//! over workers (timely's frontier).
+
+use crate::element::Element;
+use crate::error::RuntimeError;
+use crate::graph::{NodeId, NodeKind, Pipeline, PortRef, Translation};
+use crate::pcollection::PCollection;
+use crate::time::{frontier_time, FrontierTime};
+use millstream_model::{Duration, Timestamp, WindowedValue, WindowingStrategy};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use timely::dataflow::operators::generic::operator::source as timely_source;
+use timely::dataflow::operators::Capability;
+
+/// An error reading a source, with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    /// Where: file and line, partition and offset, ...
+    pub location: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl SourceError {
+    /// An error at `location`.
+    pub fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        SourceError { location: location.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// What a read call found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// Records were read (or may be read right away).
+    Data,
+    /// Nothing available now; try again later.
+    Waiting,
+    /// The partition is exhausted (bounded input).
+    Finished,
+}
+
+/// Reads one partition of a source.
+pub trait SourceReader<T>: Send {
+    /// Appends up to `max` records with their event timestamps to `out`.
+    fn read(&mut self, out: &mut Vec<(T, Timestamp)>, max: usize) -> Result<ReadStatus, SourceError>;
+
+    /// The partition's watermark, for [`WatermarkKind::FromSource`].
+    fn watermark(&self) -> Option<Timestamp> {
+        None
+    }
+
+    /// A description of the reader's position (file and line, offset), for messages.
+    fn position(&self) -> String {
+        String::new()
+    }
+}
+
+/// How a partition's watermark follows the timestamps it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatermarkKind {
+    /// Timestamps arrive in order: the watermark is the latest timestamp read (a perfect
+    /// watermark for ordered data).
+    InOrder,
+    /// Timestamps are at most this much out of order: the watermark trails the latest
+    /// timestamp read by the bound (a heuristic watermark; later data is late).
+    BoundedOutOfOrderness(Duration),
+    /// The reader reports the watermark itself ([`SourceReader::watermark`]).
+    FromSource,
+}
+
+/// How a source's watermarks arise, per partition, and when an idle partition stops
+/// holding them back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatermarkStrategy {
+    /// Per-partition watermark rule.
+    pub kind: WatermarkKind,
+    /// After this much processing time without data, a partition is idle and no longer
+    /// holds the watermark back (until it has data again).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl WatermarkStrategy {
+    /// In-order timestamps, no idleness.
+    pub fn in_order() -> Self {
+        WatermarkStrategy { kind: WatermarkKind::InOrder, idle_timeout: None }
+    }
+    /// Timestamps out of order by at most `bound`.
+    pub fn bounded_out_of_orderness(bound: Duration) -> Self {
+        WatermarkStrategy { kind: WatermarkKind::BoundedOutOfOrderness(bound), idle_timeout: None }
+    }
+    /// Watermarks reported by the reader.
+    pub fn from_source() -> Self {
+        WatermarkStrategy { kind: WatermarkKind::FromSource, idle_timeout: None }
+    }
+    /// Marks a partition idle after `timeout` without data.
+    pub fn with_idleness(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+}
+
+/// A splittable input: Beam's source, Flink's source function.
+pub trait Source<T>: Send + Sync + 'static {
+    /// How many partitions the source has when read by `workers` workers.
+    fn partitions(&self, workers: usize) -> Result<usize, SourceError>;
+    /// Opens partition `partition` (of `partitions`).
+    fn open(&self, partition: usize, partitions: usize) -> Result<Box<dyn SourceReader<T>>, SourceError>;
+    /// How timestamps and watermarks arise.
+    fn watermarks(&self) -> WatermarkStrategy {
+        WatermarkStrategy::in_order()
+    }
+}
+
+/// The shared view of every partition's watermark, so that a worker whose partitions are
+/// all idle follows the others instead of holding the pipeline back.
+#[derive(Debug, Default)]
+struct WatermarkBoard {
+    /// Per partition: its watermark and whether it is active (not idle, not finished).
+    marks: Mutex<Vec<(Timestamp, bool)>>,
+}
+
+impl WatermarkBoard {
+    fn publish(&self, partition: usize, partitions: usize, mark: Timestamp, active: bool) {
+        let mut m = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() < partitions {
+            m.resize(partitions, (Timestamp::MIN, true));
+        }
+        m[partition] = (mark, active);
+    }
+
+    /// The least watermark of the active partitions, or the greatest of all when none is
+    /// active.
+    fn global(&self) -> Option<Timestamp> {
+        let m = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().filter(|(_, a)| *a).map(|(t, _)| *t).min().or_else(|| m.iter().map(|(t, _)| *t).max())
+    }
+}
+
+struct PartitionReader<T> {
+    index: usize,
+    reader: Box<dyn SourceReader<T>>,
+    max_timestamp: Option<Timestamp>,
+    last_data: Timestamp,
+    finished: bool,
+}
+
+const READ_BATCH: usize = 1024;
+
+impl Pipeline {
+    /// Reads a source. Elements start in the global window.
+    pub fn read<T: Element, S: Source<T>>(&self, name: &str, source: S) -> PCollection<T> {
+        let source = Arc::new(source);
+        let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
+            let job = t.job.clone();
+            let step = t.name(node).to_owned();
+            let (index, workers) = (t.scope.index(), t.scope.peers());
+            let fail = |e: SourceError| RuntimeError::Source { source_name: step.clone(), message: e.to_string() };
+            let partitions = source.partitions(workers).map_err(fail)?;
+            let strategy = source.watermarks();
+            // One board per source per run, shared by the workers.
+            let board: Arc<WatermarkBoard> = job.shared(node, WatermarkBoard::default);
+            let mut readers = Vec::new();
+            for p in (0..partitions).filter(|p| p % workers == index) {
+                let reader = source.open(p, partitions).map_err(fail)?;
+                readers.push(PartitionReader {
+                    index: p,
+                    reader,
+                    max_timestamp: None,
+                    last_data: job.clock.now(),
+                    finished: false,
+                });
+                board.publish(p, partitions, Timestamp::MIN, true);
+            }
+            let scope = t.scope;
+            let stream = timely_source(t.scope, &step.clone(), move |cap: Capability<FrontierTime>, info| {
+                let activator = scope.activator_for(info.address);
+                let mut cap = Some(cap);
+                let mut watermark = Timestamp::MIN;
+                let mut records: Vec<(T, Timestamp)> = Vec::with_capacity(READ_BATCH);
+                let mut batch: Vec<WindowedValue<T>> = Vec::with_capacity(READ_BATCH);
+                let job = job.clone();
+                let step = step.clone();
+                move |output| {
+                    let Some(c) = cap.as_mut() else { return };
+                    let now = job.clock.now();
+                    let mut any_data = false;
+                    let cancelled = job.is_cancelled();
+                    for r in readers.iter_mut().filter(|r| !r.finished) {
+                        if cancelled {
+                            r.finished = true;
+                            board.publish(r.index, partitions, Timestamp::MAX, false);
+                            continue;
+                        }
+                        records.clear();
+                        match r.reader.read(&mut records, READ_BATCH) {
+                            Ok(status) => {
+                                if status == ReadStatus::Finished {
+                                    r.finished = true;
+                                }
+                                if status == ReadStatus::Data {
+                                    any_data = true;
+                                }
+                            }
+                            Err(e) => {
+                                job.fail(RuntimeError::Source {
+                                    source_name: step.clone(),
+                                    message: format!("partition {}: {e}", r.index),
+                                });
+                                r.finished = true;
+                            }
+                        }
+                        if !records.is_empty() {
+                            r.last_data = now;
+                            for (value, ts) in records.drain(..) {
+                                r.max_timestamp = Some(r.max_timestamp.map_or(ts, |m| m.max(ts)));
+                                batch.push(WindowedValue::in_global_window(value, ts));
+                            }
+                        }
+                    }
+                    if !batch.is_empty() {
+                        output.session(&*c).give_container(&mut batch);
+                        batch.clear();
+                    }
+                    // Per-partition watermarks; idle and finished partitions do not count.
+                    let mut worker_mark: Option<Timestamp> = None;
+                    for r in readers.iter() {
+                        if r.finished {
+                            board.publish(r.index, partitions, Timestamp::MAX, false);
+                            continue;
+                        }
+                        let mark = match strategy.kind {
+                            WatermarkKind::InOrder => r.max_timestamp.unwrap_or(Timestamp::MIN),
+                            WatermarkKind::BoundedOutOfOrderness(b) => {
+                                r.max_timestamp.map_or(Timestamp::MIN, |m| m - b)
+                            }
+                            WatermarkKind::FromSource => r.reader.watermark().unwrap_or(Timestamp::MIN),
+                        };
+                        let idle = strategy.idle_timeout.is_some_and(|timeout| now - r.last_data >= timeout);
+                        board.publish(r.index, partitions, mark, !idle);
+                        if !idle {
+                            worker_mark = Some(worker_mark.map_or(mark, |w| w.min(mark)));
+                        }
+                    }
+                    if readers.iter().all(|r| r.finished) {
+                        cap = None;
+                        return;
+                    }
+                    let mark = worker_mark.or_else(|| board.global()).unwrap_or(watermark);
+                    // Watermarks never go back, even when an idle partition wakes up behind.
+                    watermark = watermark.max(mark).min(Timestamp::MAX);
+                    let next = frontier_time(c.time().outer, watermark);
+                    if c.time().inner < next.inner {
+                        c.downgrade(&next);
+                    }
+                    if any_data {
+                        activator.activate();
+                    } else {
+                        activator.activate_after(std::time::Duration::from_millis(5));
+                    }
+                }
+            });
+            t.insert(PortRef { node, port: 0 }, stream);
+            Ok(())
+        });
+        let node = self.add_node(name, NodeKind::Source, vec![], build);
+        PCollection::from_port(self.clone(), PortRef { node, port: 0 }, Arc::new(WindowingStrategy::global()))
+    }
+}
+
