@@ -2,7 +2,8 @@
 //! behaviour (Beam's `TestStream`).
 //!
 //! Events run in order on worker 0. Elements are emitted at the current watermark;
-//! advancing the watermark moves the source's frontier. Advancing processing time waits
+//! advancing the watermark moves the source's frontier and waits until the whole pipeline
+//! has seen it (so later elements are judged late or not against it). Advancing processing time waits
 //! until everything emitted so far has been fully processed by the whole pipeline (the
 //! epoch of the frontier time is complete), moves the job's manual clock, and waits again
 //! until the firings that the new time causes have been processed. So results never
@@ -87,10 +88,9 @@ impl<T> TestStream<T> {
 
 enum Phase {
     Ready,
-    /// Waiting until every epoch up to this one is processed, then moves the clock.
-    AwaitQuiet(u64, Duration),
-    /// Waiting until the firings caused by the clock move are processed.
-    AwaitFirings(u64),
+    /// Waiting until every epoch up to this one is processed; then moves the clock by the
+    /// duration, if any, and waits again for what that fires.
+    Await(u64, Option<Duration>),
 }
 
 impl Pipeline {
@@ -138,13 +138,14 @@ impl Pipeline {
                                     return;
                                 }
                                 TestEvent::AdvanceWatermark(to) => {
-                                    if *to > watermark {
-                                        c.downgrade(&frontier_time(epoch, *to));
-                                    }
+                                    // A new epoch, so that what follows is processed only
+                                    // once the whole pipeline has seen the new watermark.
+                                    c.downgrade(&frontier_time(epoch + 1, (*to).max(watermark)));
+                                    phase = Phase::Await(epoch, None);
                                 }
                                 TestEvent::AdvanceProcessingTime(by) => {
                                     c.downgrade(&frontier_time(epoch + 1, watermark));
-                                    phase = Phase::AwaitQuiet(epoch, *by);
+                                    phase = Phase::Await(epoch, Some(*by));
                                 }
                                 TestEvent::AdvanceWatermarkToInfinity => {
                                     cap = None;
@@ -152,21 +153,19 @@ impl Pipeline {
                                 }
                             }
                         }
-                        Phase::AwaitQuiet(done, by) => {
+                        Phase::Await(done, then) => {
                             if !probe.with_frontier(|f| epoch_complete(f, done)) {
                                 activator.activate();
                                 return;
                             }
-                            clock.advance(by);
-                            c.downgrade(&frontier_time(epoch + 1, watermark));
-                            phase = Phase::AwaitFirings(epoch);
-                        }
-                        Phase::AwaitFirings(done) => {
-                            if !probe.with_frontier(|f| epoch_complete(f, done)) {
-                                activator.activate();
-                                return;
+                            match then {
+                                Some(by) => {
+                                    clock.advance(by);
+                                    c.downgrade(&frontier_time(epoch + 1, watermark));
+                                    phase = Phase::Await(epoch, None);
+                                }
+                                None => phase = Phase::Ready,
                             }
-                            phase = Phase::Ready;
                         }
                     }
                 }
