@@ -135,7 +135,11 @@ impl<T: Element + PartialEq + Debug> PAssert<T> {
                     Some(i) => {
                         remaining.swap_remove(i);
                     }
-                    None => return Err(format!("expected {e:?} missing; actual: {actual:?}; expected: {expected:?}")),
+                    None => {
+                        return Err(format!(
+                            "expected {e:?} missing; actual: {actual:?}; expected: {expected:?}"
+                        ))
+                    }
                 }
             }
             if remaining.is_empty() {
@@ -172,4 +176,3 @@ impl<T: Element + PartialEq + Debug> PAssert<T> {
         self.collection.pipeline.lock().assertions.push(Assertion { name, check: Box::new(check) });
     }
 }
-

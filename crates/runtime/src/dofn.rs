@@ -150,7 +150,13 @@ impl<'a, O> ProcessContext<'a, O> {
     /// Outputs a value with another timestamp (same window and pane).
     #[inline]
     pub fn output_with_timestamp(&mut self, value: O, timestamp: Timestamp) {
-        self.main.push(WindowedValue { value, timestamp, window: self.window, pane: self.pane, retraction: self.retraction });
+        self.main.push(WindowedValue {
+            value,
+            timestamp,
+            window: self.window,
+            pane: self.pane,
+            retraction: self.retraction,
+        });
     }
 
     /// Outputs a value to a tagged output declared with
@@ -158,12 +164,9 @@ impl<'a, O> ProcessContext<'a, O> {
     ///
     /// Returns an error if the tag was not declared for this ParDo.
     pub fn output_to<U: Element>(&mut self, tag: &TupleTag<U>, value: U) -> Result<(), UserError> {
-        let idx = self
-            .tagged
-            .tags
-            .iter()
-            .position(|t| *t == tag.id)
-            .ok_or_else(|| UserError::new(format!("output tag {} was not declared for this ParDo", tag.name)))?;
+        let idx = self.tagged.tags.iter().position(|t| *t == tag.id).ok_or_else(|| {
+            UserError::new(format!("output tag {} was not declared for this ParDo", tag.name))
+        })?;
         let buffer = self.tagged.buffers[idx]
             .downcast_mut::<Vec<WindowedValue<U>>>()
             .ok_or_else(|| UserError::new(format!("output tag {} has another type", tag.name)))?;
@@ -181,9 +184,9 @@ impl<'a, O> ProcessContext<'a, O> {
     ///
     /// Returns an error if the view was not passed to this ParDo.
     pub fn side_input<V: Send + Sync + 'static>(&self, view: &PCollectionView<V>) -> Result<&V, UserError> {
-        let values = self
-            .side_inputs
-            .ok_or_else(|| UserError::new(format!("side input {} was not passed to this ParDo", view.name)))?;
+        let values = self.side_inputs.ok_or_else(|| {
+            UserError::new(format!("side input {} was not passed to this ParDo", view.name))
+        })?;
         values.get(view, &self.window)
     }
 }

@@ -55,7 +55,8 @@ pub enum NodeKind {
 }
 
 /// A typed, per-worker build function of a node.
-pub(crate) type BuildFn = dyn for<'s> Fn(&mut Translation<'s>, NodeId) -> Result<(), RuntimeError> + Send + Sync;
+pub(crate) type BuildFn =
+    dyn for<'s> Fn(&mut Translation<'s>, NodeId) -> Result<(), RuntimeError> + Send + Sync;
 
 pub(crate) struct Node {
     pub(crate) name: String,
@@ -123,7 +124,13 @@ impl Pipeline {
 
     /// Adds a node; returns its id. Names are made unique and prefixed by the enclosing
     /// composite transforms.
-    pub(crate) fn add_node(&self, name: &str, kind: NodeKind, inputs: Vec<PortRef>, build: Arc<BuildFn>) -> NodeId {
+    pub(crate) fn add_node(
+        &self,
+        name: &str,
+        kind: NodeKind,
+        inputs: Vec<PortRef>,
+        build: Arc<BuildFn>,
+    ) -> NodeId {
         let mut g = self.lock();
         let mut full = g.scopes.iter().map(|s| format!("{s}/")).collect::<String>();
         full.push_str(name);
@@ -157,7 +164,6 @@ impl Pipeline {
 /// A stream of windowed values on the job's timely time.
 pub(crate) type WStream<'s, T> = Stream<'s, FrontierTime, Vec<WindowedValue<T>>>;
 
-
 /// Translation state on one worker while its dataflow is built.
 pub struct Translation<'s> {
     pub(crate) scope: Scope<'s, FrontierTime>,
@@ -169,17 +175,20 @@ pub struct Translation<'s> {
 }
 
 impl<'s> Translation<'s> {
-    pub(crate) fn new(scope: Scope<'s, FrontierTime>, job: Arc<JobContext>, probe: ProbeHandle<FrontierTime>) -> Self {
+    pub(crate) fn new(
+        scope: Scope<'s, FrontierTime>,
+        job: Arc<JobContext>,
+        probe: ProbeHandle<FrontierTime>,
+    ) -> Self {
         Translation { scope, streams: HashMap::new(), job, probe, names: Vec::new(), _scope: PhantomData }
     }
 
     /// The stream of an earlier node's output.
     pub(crate) fn stream<T: Clone + 'static>(&self, port: PortRef) -> Result<WStream<'s, T>, RuntimeError> {
-        let stored = self
-            .streams
-            .get(&port)
-            .and_then(|b| b.downcast_ref::<WStream<'static, T>>())
-            .ok_or_else(|| RuntimeError::Translation(format!("no stream of the expected type for {port:?}")))?;
+        let stored =
+            self.streams.get(&port).and_then(|b| b.downcast_ref::<WStream<'static, T>>()).ok_or_else(
+                || RuntimeError::Translation(format!("no stream of the expected type for {port:?}")),
+            )?;
         // SAFETY: the stream was stored by `insert` from a `WStream<'s, T>` of this same
         // translation (the TypeId check above proves `T`), and `self` (with the map) does
         // not outlive `'s`; only the lifetime parameter changes back to what it was.

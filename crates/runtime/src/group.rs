@@ -18,6 +18,9 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 
+/// A grouping's output `(key, result)` and the input dropped as too late.
+pub type WithDropped<K, O, V> = (PCollection<(K, O)>, PCollection<(K, V)>);
+
 /// The state of one key in the grouping operator, with the timer and hold values last
 /// indexed for it (so they can be removed from the indexes when they change).
 struct Slot<K, A> {
@@ -56,7 +59,13 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
         if let Some(&i) = self.by_key.get(key) {
             return i;
         }
-        let slot = Slot { key: key.clone(), state: KeyState::default(), event_timer: None, processing_timer: None, hold: None };
+        let slot = Slot {
+            key: key.clone(),
+            state: KeyState::default(),
+            event_timer: None,
+            processing_timer: None,
+            hold: None,
+        };
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(slot);
@@ -156,7 +165,7 @@ pub(crate) fn group_and_combine<K, V, C>(
     name: &str,
     kind: NodeKind,
     combine_fn: C,
-) -> (PCollection<(K, C::Output)>, PCollection<(K, V)>)
+) -> WithDropped<K, C::Output, V>
 where
     K: Key,
     V: Element,
@@ -172,8 +181,9 @@ where
         let job = t.job.clone();
         let step = t.name(node).to_owned();
         let (workers, key_groups) = (job.workers, job.key_groups);
-        let exchange =
-            Exchange::new(move |wv: &WindowedValue<(K, V)>| worker_for_key(&wv.value.0, key_groups, workers) as u64);
+        let exchange = Exchange::new(move |wv: &WindowedValue<(K, V)>| {
+            worker_for_key(&wv.value.0, key_groups, workers) as u64
+        });
         let mut builder = OperatorBuilder::new(step.clone(), t.scope);
         let address = builder.operator_info().address;
         let activator = t.scope.activator_for(address);
@@ -305,7 +315,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
 
     /// [`group_by_key`](Self::group_by_key), also returning the elements dropped because
     /// they arrived later than the allowed lateness.
-    pub fn group_by_key_with_dropped(&self) -> (PCollection<(K, Vec<V>)>, PCollection<(K, V)>) {
+    pub fn group_by_key_with_dropped(&self) -> WithDropped<K, Vec<V>, V> {
         group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList)
     }
 
@@ -320,7 +330,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
     }
 
     /// [`combine_per_key`](Self::combine_per_key), also returning the dropped late data.
-    pub fn combine_per_key_with_dropped<C>(&self, combine_fn: C) -> (PCollection<(K, C::Output)>, PCollection<(K, V)>)
+    pub fn combine_per_key_with_dropped<C>(&self, combine_fn: C) -> WithDropped<K, C::Output, V>
     where
         C: CombineFn<V>,
         C::Output: Element,

@@ -38,12 +38,16 @@ impl<U: Element> TaggedPort for TypedPort<U> {
 }
 
 type Register<'s> = Box<dyn FnOnce(&mut Translation<'s>, PortRef) + 's>;
-type AttachOutput =
-    dyn for<'s> Fn(&mut OperatorBuilder<'s, FrontierTime>) -> (Box<dyn TaggedPort>, Register<'s>) + Send + Sync;
+type AttachOutput = dyn for<'s> Fn(&mut OperatorBuilder<'s, FrontierTime>) -> (Box<dyn TaggedPort>, Register<'s>)
+    + Send
+    + Sync;
 
 fn attach_output<F>(f: F) -> Arc<AttachOutput>
 where
-    F: for<'s> Fn(&mut OperatorBuilder<'s, FrontierTime>) -> (Box<dyn TaggedPort>, Register<'s>) + Send + Sync + 'static,
+    F: for<'s> Fn(&mut OperatorBuilder<'s, FrontierTime>) -> (Box<dyn TaggedPort>, Register<'s>)
+        + Send
+        + Sync
+        + 'static,
 {
     Arc::new(f)
 }
@@ -64,7 +68,8 @@ impl<U: Element> From<&TupleTag<U>> for OutputTag {
             attach: attach_output(|builder| {
                 let (out, stream) = builder.new_output::<Vec<WindowedValue<U>>>();
                 let port: Box<dyn TaggedPort> = Box::new(TypedPort::<U> { output: OutputBuilder::from(out) });
-                let register: Register<'_> = Box::new(move |t: &mut Translation<'_>, at: PortRef| t.insert(at, stream));
+                let register: Register<'_> =
+                    Box::new(move |t: &mut Translation<'_>, at: PortRef| t.insert(at, stream));
                 (port, register)
             }),
         }
@@ -85,8 +90,13 @@ impl TaggedOutputs {
     /// # Panics
     /// If `tag` was not declared for the ParDo: a programming error in the pipeline.
     pub fn get<U: Element>(&self, tag: &TupleTag<U>) -> PCollection<U> {
-        let port = *self.ports.get(&tag.id).unwrap_or_else(|| panic!("output tag {} was not declared", tag.name));
-        PCollection::from_port(self.pipeline.clone(), PortRef { node: self.node, port }, self.strategy.clone())
+        let port =
+            *self.ports.get(&tag.id).unwrap_or_else(|| panic!("output tag {} was not declared", tag.name));
+        PCollection::from_port(
+            self.pipeline.clone(),
+            PortRef { node: self.node, port },
+            self.strategy.clone(),
+        )
     }
 }
 

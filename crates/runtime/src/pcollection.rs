@@ -23,7 +23,12 @@ pub struct PCollection<T> {
 
 impl<T> Clone for PCollection<T> {
     fn clone(&self) -> Self {
-        PCollection { pipeline: self.pipeline.clone(), port: self.port, strategy: self.strategy.clone(), _type: PhantomData }
+        PCollection {
+            pipeline: self.pipeline.clone(),
+            port: self.port,
+            strategy: self.strategy.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
@@ -83,7 +88,12 @@ impl<T: Element> PCollection<T> {
 
     /// Adds an element-wise step: `make` builds, on each worker, the function applied to
     /// each element, which appends its outputs to the buffer.
-    pub(crate) fn element_wise<O, F, M>(&self, name: &str, strategy: Arc<WindowingStrategy>, make: M) -> PCollection<O>
+    pub(crate) fn element_wise<O, F, M>(
+        &self,
+        name: &str,
+        strategy: Arc<WindowingStrategy>,
+        make: M,
+    ) -> PCollection<O>
     where
         O: Element,
         F: FnMut(WindowedValue<T>, &mut Vec<WindowedValue<O>>) -> Result<(), UserError> + 'static,
@@ -139,7 +149,13 @@ impl<T: Element> PCollection<T> {
             let f = f.clone();
             move |wv: WindowedValue<T>, out: &mut Vec<WindowedValue<O>>| {
                 let WindowedValue { value, timestamp, window, pane, retraction } = wv;
-                out.extend(f(value).into_iter().map(|value| WindowedValue { value, timestamp, window, pane, retraction }));
+                out.extend(f(value).into_iter().map(|value| WindowedValue {
+                    value,
+                    timestamp,
+                    window,
+                    pane,
+                    retraction,
+                }));
                 Ok(())
             }
         })
@@ -159,7 +175,10 @@ impl<T: Element> PCollection<T> {
     }
 
     /// Pairs every element with the key `f` computes: `(key, element)`.
-    pub fn with_keys<K: Element>(&self, f: impl Fn(&T) -> K + Send + Sync + Clone + 'static) -> PCollection<(K, T)> {
+    pub fn with_keys<K: Element>(
+        &self,
+        f: impl Fn(&T) -> K + Send + Sync + Clone + 'static,
+    ) -> PCollection<(K, T)> {
         self.element_wise("WithKeys", self.strategy.clone(), move || {
             let f = f.clone();
             move |wv: WindowedValue<T>, out: &mut Vec<WindowedValue<(K, T)>>| {
@@ -171,7 +190,10 @@ impl<T: Element> PCollection<T> {
     }
 
     /// Sets each element's event timestamp to what `f` computes from it.
-    pub fn with_timestamps(&self, f: impl Fn(&T) -> Timestamp + Send + Sync + Clone + 'static) -> PCollection<T> {
+    pub fn with_timestamps(
+        &self,
+        f: impl Fn(&T) -> Timestamp + Send + Sync + Clone + 'static,
+    ) -> PCollection<T> {
         self.element_wise("WithTimestamps", self.strategy.clone(), move || {
             let f = f.clone();
             move |mut wv: WindowedValue<T>, out: &mut Vec<WindowedValue<T>>| {
@@ -190,8 +212,15 @@ impl<T: Element> PCollection<T> {
             let mut tagged = TaggedBuffers::empty();
             move |wv: WindowedValue<T>, out: &mut Vec<WindowedValue<D::Output>>| {
                 let WindowedValue { value, timestamp, window, pane, retraction } = wv;
-                let mut ctx =
-                    ProcessContext { timestamp, window, pane, retraction, main: out, tagged: &mut tagged, side_inputs: None };
+                let mut ctx = ProcessContext {
+                    timestamp,
+                    window,
+                    pane,
+                    retraction,
+                    main: out,
+                    tagged: &mut tagged,
+                    side_inputs: None,
+                };
                 dofn.process(value, &mut ctx)
             }
         })

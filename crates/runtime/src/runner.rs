@@ -132,7 +132,10 @@ impl Runner {
         }
         let failures: Vec<String> = {
             let g = pipeline.lock();
-            g.assertions.iter().filter_map(|a| (a.check)().err().map(|e| format!("{}: {e}", a.name))).collect()
+            g.assertions
+                .iter()
+                .filter_map(|a| (a.check)().err().map(|e| format!("{}: {e}", a.name)))
+                .collect()
         };
         if !failures.is_empty() {
             return Err(RuntimeError::Assertion(failures.join("\n")));

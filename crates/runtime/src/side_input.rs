@@ -27,6 +27,9 @@ use timely::progress::frontier::MutableAntichain;
 
 type Materialized = Arc<dyn Any + Send + Sync>;
 
+/// Turns one window's side elements into the view's value.
+type Materializer<S> = Arc<dyn Fn(Vec<S>) -> Result<Box<dyn Any + Send + Sync>, String> + Send + Sync>;
+
 /// A side input's typed pull-and-buffer logic, erased so a ParDo can take several.
 trait SideInputPort {
     /// Moves arrived side elements into per-window buffers.
@@ -37,14 +40,20 @@ trait SideInputPort {
     fn forget_before(&mut self, watermark: Timestamp);
 }
 
-type AttachFn = dyn for<'s> Fn(&mut OperatorBuilder<'s, FrontierTime>, &Translation<'s>) -> Result<Box<dyn SideInputPort>, RuntimeError>
+type AttachFn = dyn for<'s> Fn(
+        &mut OperatorBuilder<'s, FrontierTime>,
+        &Translation<'s>,
+    ) -> Result<Box<dyn SideInputPort>, RuntimeError>
     + Send
     + Sync;
 
 /// Pins the closure's signature to the higher-ranked one (one lifetime for both).
 fn attach_fn<F>(f: F) -> Arc<AttachFn>
 where
-    F: for<'s> Fn(&mut OperatorBuilder<'s, FrontierTime>, &Translation<'s>) -> Result<Box<dyn SideInputPort>, RuntimeError>
+    F: for<'s> Fn(
+            &mut OperatorBuilder<'s, FrontierTime>,
+            &Translation<'s>,
+        ) -> Result<Box<dyn SideInputPort>, RuntimeError>
         + Send
         + Sync
         + 'static,
@@ -96,24 +105,31 @@ pub struct SideInputValues {
 }
 
 impl SideInputValues {
-    pub(crate) fn get<V: Send + Sync + 'static>(&self, view: &PCollectionView<V>, main: &Window) -> Result<&V, UserError> {
-        let wf = self
-            .window_fns
-            .get(&view.id)
-            .ok_or_else(|| UserError::new(format!("side input {} was not passed to this ParDo", view.name)))?;
+    pub(crate) fn get<V: Send + Sync + 'static>(
+        &self,
+        view: &PCollectionView<V>,
+        main: &Window,
+    ) -> Result<&V, UserError> {
+        let wf = self.window_fns.get(&view.id).ok_or_else(|| {
+            UserError::new(format!("side input {} was not passed to this ParDo", view.name))
+        })?;
         let side_window = wf.side_input_window(main);
-        let value = self
-            .values
-            .get(&(view.id, side_window))
-            .ok_or_else(|| UserError::new(format!("side input {} not ready for {side_window:?}", view.name)))?;
-        value.downcast_ref::<V>().ok_or_else(|| UserError::new(format!("side input {} has another type", view.name)))
+        let value = self.values.get(&(view.id, side_window)).ok_or_else(|| {
+            UserError::new(format!("side input {} not ready for {side_window:?}", view.name))
+        })?;
+        value
+            .downcast_ref::<V>()
+            .ok_or_else(|| UserError::new(format!("side input {} has another type", view.name)))
     }
 }
 
-struct TypedPort<S, P: timely::communication::Pull<timely::dataflow::channels::Message<FrontierTime, Vec<WindowedValue<S>>>>> {
+struct TypedPort<
+    S,
+    P: timely::communication::Pull<timely::dataflow::channels::Message<FrontierTime, Vec<WindowedValue<S>>>>,
+> {
     input: timely::dataflow::operators::generic::InputHandleCore<FrontierTime, Vec<WindowedValue<S>>, P>,
     buffers: BTreeMap<Window, Vec<S>>,
-    materialize: Arc<dyn Fn(Vec<S>) -> Result<Box<dyn Any + Send + Sync>, String> + Send + Sync>,
+    materialize: Materializer<S>,
 }
 
 impl<S: Element, P> SideInputPort for TypedPort<S, P>
@@ -146,7 +162,7 @@ impl<S: Element> PCollection<S> {
         materialize: impl Fn(Vec<S>) -> Result<V, String> + Send + Sync + 'static,
     ) -> PCollectionView<V> {
         let port = self.port;
-        let materialize: Arc<dyn Fn(Vec<S>) -> Result<Box<dyn Any + Send + Sync>, String> + Send + Sync> =
+        let materialize: Materializer<S> =
             Arc::new(move |values| materialize(values).map(|v| Box::new(v) as Box<dyn Any + Send + Sync>));
         let attach = attach_fn(move |builder, t| {
             let stream = t.stream::<S>(port)?.broadcast();
@@ -208,7 +224,12 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
 impl<T: Element> PCollection<T> {
     /// A ParDo that reads side inputs: each element is processed once every side input is
     /// complete for the side window of the element's window.
-    pub fn par_do_with_side_inputs<D: DoFn<T>>(&self, name: &str, dofn: D, side_inputs: &[SideInput]) -> PCollection<D::Output> {
+    pub fn par_do_with_side_inputs<D: DoFn<T>>(
+        &self,
+        name: &str,
+        dofn: D,
+        side_inputs: &[SideInput],
+    ) -> PCollection<D::Output> {
         let input = self.port;
         let sides: Vec<SideInput> = side_inputs.to_vec();
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
@@ -239,7 +260,8 @@ impl<T: Element> PCollection<T> {
                     for p in ports.iter_mut() {
                         p.pull();
                     }
-                    let side_marks: Vec<Timestamp> = (0..sides.len()).map(|i| watermark_of(frontiers[i + 1].frontier())).collect();
+                    let side_marks: Vec<Timestamp> =
+                        (0..sides.len()).map(|i| watermark_of(frontiers[i + 1].frontier())).collect();
                     let mut still: Vec<(CapabilitySet<FrontierTime>, Vec<WindowedValue<T>>)> = Vec::new();
                     for (cap, batch) in pending.drain(..) {
                         let mut waiting = Vec::new();
@@ -252,7 +274,9 @@ impl<T: Element> PCollection<T> {
                                     ready = false;
                                     break;
                                 }
-                                if let std::collections::hash_map::Entry::Vacant(e) = values.values.entry((s.id, sw)) {
+                                if let std::collections::hash_map::Entry::Vacant(e) =
+                                    values.values.entry((s.id, sw))
+                                {
                                     match ports[i].materialize(&sw) {
                                         Ok(v) => {
                                             e.insert(v);
@@ -295,7 +319,8 @@ impl<T: Element> PCollection<T> {
                     }
                     pending = still;
                     let main_mark = watermark_of(frontiers[0].frontier());
-                    let oldest = pending.iter().flat_map(|(_, b)| b.iter().map(|wv| wv.window.max_timestamp())).min();
+                    let oldest =
+                        pending.iter().flat_map(|(_, b)| b.iter().map(|wv| wv.window.max_timestamp())).min();
                     let forget = oldest.map_or(main_mark, |o| o.min(main_mark));
                     for p in ports.iter_mut() {
                         p.forget_before(forget);

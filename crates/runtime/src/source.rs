@@ -167,7 +167,8 @@ impl Pipeline {
             let job = t.job.clone();
             let step = t.name(node).to_owned();
             let (index, workers) = (t.scope.index(), t.scope.peers());
-            let fail = |e: SourceError| RuntimeError::Source { source_name: step.clone(), message: e.to_string() };
+            let fail =
+                |e: SourceError| RuntimeError::Source { source_name: step.clone(), message: e.to_string() };
             let partitions = source.partitions(workers).map_err(fail)?;
             let strategy = source.watermarks();
             // One board per source per run, shared by the workers.
@@ -279,4 +280,3 @@ impl Pipeline {
         PCollection::from_port(self.clone(), PortRef { node, port: 0 }, Arc::new(WindowingStrategy::global()))
     }
 }
-

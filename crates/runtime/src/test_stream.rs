@@ -101,10 +101,9 @@ impl Pipeline {
         let events = Arc::new(stream.events);
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let job = t.job.clone();
-            let clock = job
-                .manual_clock
-                .clone()
-                .ok_or_else(|| RuntimeError::Config("a TestStream needs the job to run on a manual clock".into()))?;
+            let clock = job.manual_clock.clone().ok_or_else(|| {
+                RuntimeError::Config("a TestStream needs the job to run on a manual clock".into())
+            })?;
             let events = events.clone();
             let probe = t.probe.clone();
             let scope = t.scope;

@@ -46,14 +46,19 @@ impl<T: Element> PCollection<T> {
 
     /// Splits the collection into `n` by `f(element, n)`, which returns the index of the
     /// part (Beam's `Partition`). An index `>= n` fails the job naming the step.
-    pub fn partition(&self, n: usize, f: impl Fn(&T, usize) -> usize + Send + Sync + Clone + 'static) -> Vec<PCollection<T>> {
+    pub fn partition(
+        &self,
+        n: usize,
+        f: impl Fn(&T, usize) -> usize + Send + Sync + Clone + 'static,
+    ) -> Vec<PCollection<T>> {
         let input = self.port;
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let stream = t.stream::<T>(input)?;
             let job = t.job.clone();
             let step = t.name(node).to_owned();
             let f = f.clone();
-            let mut builder = timely::dataflow::operators::generic::builder_rc::OperatorBuilder::new(step.clone(), t.scope);
+            let mut builder =
+                timely::dataflow::operators::generic::builder_rc::OperatorBuilder::new(step.clone(), t.scope);
             let mut input = builder.new_input(stream, timely::dataflow::channels::pact::Pipeline);
             let mut outputs = Vec::with_capacity(n);
             let mut streams = Vec::with_capacity(n);
@@ -75,7 +80,9 @@ impl<T: Element> PCollection<T> {
                                 Some(b) => b.push(wv),
                                 None => job.fail(RuntimeError::UserFunction {
                                     step: step.clone(),
-                                    message: format!("partition function returned {i}, but there are only {n} partitions"),
+                                    message: format!(
+                                        "partition function returned {i}, but there are only {n} partitions"
+                                    ),
                                 }),
                             }
                         }
@@ -95,7 +102,13 @@ impl<T: Element> PCollection<T> {
         });
         let node = self.pipeline.add_node("Partition", NodeKind::Partition, vec![input], build);
         (0..n)
-            .map(|i| PCollection::from_port(self.pipeline.clone(), PortRef { node, port: i }, self.strategy.clone()))
+            .map(|i| {
+                PCollection::from_port(
+                    self.pipeline.clone(),
+                    PortRef { node, port: i },
+                    self.strategy.clone(),
+                )
+            })
             .collect()
     }
 
@@ -137,7 +150,7 @@ impl<T: Element> PCollection<T> {
     where
         T: Key,
     {
-        self.map(|x| (x, ())).combine_per_key(CountFn).map(|(k, n)| (k, n))
+        self.map(|x| (x, ())).combine_per_key(CountFn)
     }
 }
 
@@ -162,6 +175,9 @@ impl<I> CombineFn<I> for CountFn {
     }
 }
 
+/// The result of a two-way CoGroupByKey: per key, the values from each side.
+pub type CoGrouped<K, V1, V2> = PCollection<(K, (Vec<V1>, Vec<V2>))>;
+
 /// A value from one of the two inputs of a two-way CoGroupByKey.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Either<A, B> {
@@ -172,7 +188,7 @@ enum Either<A, B> {
 impl<K: Key, V1: Element> PCollection<(K, V1)> {
     /// Joins two keyed collections by key and window: for each key, the values of each
     /// side (Beam's `CoGroupByKey` over two inputs).
-    pub fn co_group_by_key<V2: Element>(&self, other: &PCollection<(K, V2)>) -> PCollection<(K, (Vec<V1>, Vec<V2>))> {
+    pub fn co_group_by_key<V2: Element>(&self, other: &PCollection<(K, V2)>) -> CoGrouped<K, V1, V2> {
         let left = self.map(|(k, v)| (k, Either::<V1, V2>::Left(v)));
         let right = other.map(|(k, v)| (k, Either::<V1, V2>::Right(v)));
         self.pipeline.flatten(&[left, right]).group_by_key().map(|(k, values)| {

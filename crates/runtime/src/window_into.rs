@@ -4,8 +4,8 @@
 use crate::element::Element;
 use crate::pcollection::PCollection;
 use millstream_model::{
-    AccumulationMode, ClosingBehavior, Duration, OnTimeBehavior, TimestampCombiner, Trigger, Window as ModelWindow,
-    WindowFn, WindowedValue, WindowingStrategy,
+    AccumulationMode, ClosingBehavior, Duration, OnTimeBehavior, TimestampCombiner, Trigger,
+    Window as ModelWindow, WindowFn, WindowedValue, WindowingStrategy,
 };
 use std::sync::Arc;
 

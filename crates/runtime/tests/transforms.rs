@@ -8,7 +8,10 @@ use millstream_runtime::{
 use std::collections::HashMap;
 
 fn run(p: &Pipeline, workers: usize) {
-    Runner::new().workers(workers).run(p).unwrap_or_else(|e| panic!("run failed with {workers} workers: {e}"));
+    Runner::new()
+        .workers(workers)
+        .run(p)
+        .unwrap_or_else(|e| panic!("run failed with {workers} workers: {e}"));
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
@@ -73,20 +76,26 @@ fn fixed_windows_sum_with_timestamps() {
             (("a".to_string(), 4), Timestamp::from_millis(61_000)),
             (("b".to_string(), 8), Timestamp::from_millis(1_000)),
         ]);
-        let sums = input.window_into(Window::into(FixedWindows::of(Duration::from_mins(1)))).combine_per_key(Sum);
+        let sums =
+            input.window_into(Window::into(FixedWindows::of(Duration::from_mins(1)))).combine_per_key(Sum);
         let c = sums.collect();
         PAssert::that(&sums)
             .in_on_time_pane(W::interval(Timestamp(0), Timestamp(60_000)))
             .contains_in_any_order(vec![("a".to_string(), 3), ("b".to_string(), 8)]);
         run(&p, workers);
-        let mut got: Vec<_> = c.windowed().into_iter().map(|wv| (wv.window, wv.value, wv.timestamp)).collect();
+        let mut got: Vec<_> =
+            c.windowed().into_iter().map(|wv| (wv.window, wv.value, wv.timestamp)).collect();
         got.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         assert_eq!(
             got,
             vec![
                 (W::interval(Timestamp(0), Timestamp(60_000)), ("a".to_string(), 3), Timestamp(59_999)),
                 (W::interval(Timestamp(0), Timestamp(60_000)), ("b".to_string(), 8), Timestamp(59_999)),
-                (W::interval(Timestamp(60_000), Timestamp(120_000)), ("a".to_string(), 4), Timestamp(119_999)),
+                (
+                    W::interval(Timestamp(60_000), Timestamp(120_000)),
+                    ("a".to_string(), 4),
+                    Timestamp(119_999)
+                ),
             ]
         );
     }
@@ -103,7 +112,8 @@ fn flatten_partition_reshuffle_cogroup() {
         let p0 = parts[0].collect();
         let p2 = parts[2].collect();
         let left = p.create(vec![("x".to_string(), 1i64), ("y".to_string(), 2), ("x".to_string(), 3)]);
-        let right = p.create(vec![("x".to_string(), "one".to_string()), ("z".to_string(), "zed".to_string())]);
+        let right =
+            p.create(vec![("x".to_string(), "one".to_string()), ("z".to_string(), "zed".to_string())]);
         let joined = left
             .co_group_by_key(&right)
             .map(|(k, (mut l, r))| {
@@ -147,8 +157,11 @@ fn tagged_outputs() {
     for workers in [1, 2] {
         let p = Pipeline::new();
         let odd = TupleTag::<String>::new("odd");
-        let (even, others) =
-            p.create((0..6i64).collect()).par_do_with_outputs("Classify", Classify { odd: odd.clone() }, &[(&odd).into()]);
+        let (even, others) = p.create((0..6i64).collect()).par_do_with_outputs(
+            "Classify",
+            Classify { odd: odd.clone() },
+            &[(&odd).into()],
+        );
         let e = even.collect();
         let o = others.get(&odd).collect();
         run(&p, workers);
@@ -218,7 +231,8 @@ fn test_stream_late_data_is_dropped_and_counted() {
 #[test]
 fn user_function_errors_fail_the_job_with_the_step_name() {
     let p = Pipeline::new();
-    p.create(vec!["1".to_string(), "x".to_string()]).try_map("ParseInt", |s: String| Ok::<i64, UserError>(s.parse::<i64>()?));
+    p.create(vec!["1".to_string(), "x".to_string()])
+        .try_map("ParseInt", |s: String| Ok::<i64, UserError>(s.parse::<i64>()?));
     let err = Runner::new().workers(2).run(&p).unwrap_err();
     assert!(err.to_string().contains("ParseInt"), "{err}");
     assert!(err.to_string().contains("invalid digit"), "{err}");

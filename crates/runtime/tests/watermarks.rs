@@ -43,9 +43,17 @@ impl Source<(String, i64)> for Scripted {
 }
 
 impl SourceReader<(String, i64)> for ScriptedReader {
-    fn read(&mut self, out: &mut Vec<((String, i64), Timestamp)>, _max: usize) -> Result<ReadStatus, SourceError> {
+    fn read(
+        &mut self,
+        out: &mut Vec<((String, i64), Timestamp)>,
+        _max: usize,
+    ) -> Result<ReadStatus, SourceError> {
         if self.waiter {
-            return Ok(if self.release.load(Ordering::SeqCst) { ReadStatus::Finished } else { ReadStatus::Waiting });
+            return Ok(if self.release.load(Ordering::SeqCst) {
+                ReadStatus::Finished
+            } else {
+                ReadStatus::Waiting
+            });
         }
         match self.events.get(self.next) {
             Some((v, t)) => {
@@ -56,7 +64,11 @@ impl SourceReader<(String, i64)> for ScriptedReader {
             None => {
                 // Keep the partition open until the test releases it, so only the
                 // watermark (not the end of input) can fire windows.
-                Ok(if self.release.load(Ordering::SeqCst) { ReadStatus::Finished } else { ReadStatus::Waiting })
+                Ok(if self.release.load(Ordering::SeqCst) {
+                    ReadStatus::Finished
+                } else {
+                    ReadStatus::Waiting
+                })
             }
         }
     }
@@ -67,7 +79,11 @@ struct ReleaseOnTimePane(Arc<AtomicBool>);
 
 impl DoFn<(String, i64)> for ReleaseOnTimePane {
     type Output = (String, i64);
-    fn process(&mut self, kv: (String, i64), ctx: &mut ProcessContext<'_, (String, i64)>) -> Result<(), UserError> {
+    fn process(
+        &mut self,
+        kv: (String, i64),
+        ctx: &mut ProcessContext<'_, (String, i64)>,
+    ) -> Result<(), UserError> {
         if ctx.pane().timing == Timing::OnTime {
             self.0.store(true, Ordering::SeqCst);
         }
@@ -76,7 +92,12 @@ impl DoFn<(String, i64)> for ReleaseOnTimePane {
     }
 }
 
-fn run_scripted(events: Vec<(i64, i64)>, partitions: usize, strategy: WatermarkStrategy, workers: usize) -> Vec<i64> {
+fn run_scripted(
+    events: Vec<(i64, i64)>,
+    partitions: usize,
+    strategy: WatermarkStrategy,
+    workers: usize,
+) -> Vec<i64> {
     let release = Arc::new(AtomicBool::new(false));
     let p = Pipeline::new();
     let sums = p
@@ -108,7 +129,11 @@ fn bounded_out_of_orderness_makes_only_data_beyond_the_bound_late() {
     // With a 5 s bound, 4_000 after 12_000 is within the bound (watermark 7_000 < 9_999),
     // but 2_000 after 25_000 (watermark 20_000) is late and dropped.
     let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(5));
-    let sums =
-        run_scripted(vec![(1, 1_000), (2, 12_000), (4, 4_000), (8, 25_000), (16, 2_000), (32, 31_000)], 1, strategy, 1);
+    let sums = run_scripted(
+        vec![(1, 1_000), (2, 12_000), (4, 4_000), (8, 25_000), (16, 2_000), (32, 31_000)],
+        1,
+        strategy,
+        1,
+    );
     assert_eq!(sums, vec![2, 5, 8, 32]);
 }
