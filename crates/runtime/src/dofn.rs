@@ -190,3 +190,21 @@ impl<'a, O> ProcessContext<'a, O> {
         values.get(view, &self.window)
     }
 }
+
+/// Runs user code, turning a panic into a [`UserError`] so that one bad element fails
+/// the job with a message instead of killing a worker thread (which would leave the
+/// other workers waiting for it).
+#[inline]
+pub(crate) fn guarded<R>(f: impl FnOnce() -> Result<R, UserError>) -> Result<R, UserError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(UserError(format!("panicked: {msg}")))
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! ParDo with tagged outputs: a DoFn writes to its main output and to any number of
 //! additional outputs, each with its own element type (Beam's `withOutputTags`).
 
-use crate::dofn::{DoFn, ProcessContext, TaggedBuffers, TupleTag};
+use crate::dofn::{guarded, DoFn, ProcessContext, TaggedBuffers, TupleTag};
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
@@ -174,7 +174,7 @@ impl<T: Element> PCollection<T> {
                                 tagged: &mut tagged,
                                 side_inputs: None,
                             };
-                            if let Err(e) = dofn.process(value, &mut ctx) {
+                            if let Err(e) = guarded(|| dofn.process(value, &mut ctx)) {
                                 job.fail(RuntimeError::UserFunction { step: step.clone(), message: e.0 });
                             }
                         }

@@ -1,7 +1,7 @@
 //! [`PCollection`]: a typed handle to one output of a pipeline step, and the element-wise
 //! transforms on it.
 
-use crate::dofn::{DoFn, ProcessContext, TaggedBuffers, UserError};
+use crate::dofn::{guarded, DoFn, ProcessContext, TaggedBuffers, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, Pipeline, PortRef, Translation};
@@ -110,7 +110,7 @@ impl<T: Element> PCollection<T> {
                 move |input, output| {
                     input.for_each(|cap, data| {
                         for wv in data.drain(..) {
-                            if let Err(e) = f(wv, &mut buffer) {
+                            if let Err(e) = guarded(|| f(wv, &mut buffer)) {
                                 job.fail(RuntimeError::UserFunction { step: step.clone(), message: e.0 });
                             }
                         }

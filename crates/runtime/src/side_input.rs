@@ -5,7 +5,7 @@
 //! window maps to (the side input's watermark has passed that window's end), so every
 //! element sees the whole side window, whatever the arrival order.
 
-use crate::dofn::{DoFn, ProcessContext, TaggedBuffers, UserError};
+use crate::dofn::{guarded, DoFn, ProcessContext, TaggedBuffers, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
@@ -305,7 +305,7 @@ impl<T: Element> PCollection<T> {
                                 tagged: &mut tagged,
                                 side_inputs: Some(&values),
                             };
-                            if let Err(e) = dofn.process(value, &mut ctx) {
+                            if let Err(e) = guarded(|| dofn.process(value, &mut ctx)) {
                                 job.fail(RuntimeError::UserFunction { step: step.clone(), message: e.0 });
                             }
                         }

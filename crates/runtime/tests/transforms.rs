@@ -245,3 +245,11 @@ fn failed_assertions_are_reported() {
     let err = Runner::new().workers(1).run(&p).unwrap_err();
     assert!(err.to_string().contains("assertion failed"), "{err}");
 }
+
+#[test]
+fn a_panicking_user_function_fails_the_job_instead_of_hanging() {
+    let p = Pipeline::new();
+    p.create((0..100i64).collect()).map(|x| if x == 42 { panic!("boom at {x}") } else { x });
+    let err = Runner::new().workers(2).run(&p).unwrap_err();
+    assert!(err.to_string().contains("boom at 42"), "{err}");
+}
