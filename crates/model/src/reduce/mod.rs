@@ -23,14 +23,68 @@
 //!   non-retracted output of the window (or of windows merged into it), a
 //!   `FiredPane { retraction: true, value: <that earlier output>, timestamp: <its
 //!   timestamp>, pane: <the new pane> }`, then the new output.
+//!
+//! TIMER CONVENTIONS:
+//! * Event time: [`WindowReducer::next_event_time_timer`] returns the smallest `T` such
+//!   that `advance_time` has event-time work once `input_watermark > T` (strictly after,
+//!   as Beam fires an event-time timer at `T` when the input watermark passes `T`). An
+//!   end-of-window timer is at `window.max_timestamp()`; a garbage-collection timer at
+//!   `garbage_collection_time(window)`, capped at `Timestamp::MAX - 1ms` so that a
+//!   watermark at `Timestamp::MAX` always collects every window.
+//! * Processing time: [`WindowReducer::next_processing_time_timer`] returns the smallest
+//!   `T` such that `advance_time` has work once `processing_time >= T`; an
+//!   `AfterProcessingTime` trigger fires once `processing_time >= deadline`.
+//! * `advance_time` may be called at any time, as often as wanted: it acts only on timers
+//!   that are due (and consumes them), so a call with nothing due changes nothing.
+//!
+//! SEMANTICS (Beam's `ReduceFnRunner`, `WatermarkHold`, `PaneInfoTracker`,
+//! `TriggerStateMachineRunner`), and the few places where Millstream differs:
+//! * Like Beam, a window whose root trigger finished is *closed* until its garbage
+//!   collection time: later elements of that window are dropped, and since the interface
+//!   has no other variant they are returned as `Admission::TooLate(value)` (so
+//!   `TooLate` means "expired or closed window").
+//! * Empty panes: an ON_TIME pane is emitted even when empty if `OnTimeBehavior::
+//!   FireAlways` (a window only exists once it had an element, so this only happens
+//!   after earlier panes took its data); the final pane at garbage collection (or when
+//!   the trigger finishes) is emitted even when empty if `ClosingBehavior::FireAlways`.
+//!   Otherwise empty panes are not emitted and do not consume a pane index.
+//! * Output timestamps (Beam's `extractAndRelease`): `EndOfWindow` gives the window's max
+//!   timestamp; `Earliest` / `Latest` give the earliest / latest timestamp among the
+//!   pane's elements that were not late for the output watermark, or the window's max
+//!   timestamp if all of them were late.
+//! * Merging: state is merged eagerly. A merge that only renames the new element's
+//!   (still empty) window starts the result fresh, where Beam would run the trigger's
+//!   onMerge over zero windows; the result of a merge the new element takes no part in
+//!   (possible with shrinking WindowFns such as `UntilNextElement`) inherits the
+//!   end-of-window timer and always has a GC timer, where Beam relies on a following
+//!   element to set them. A new merge result starts with a fresh pane history
+//!   (`is_first`), as in Beam.
+//! * The early and late sub-triggers of `AfterWatermark` repeat by resetting their whole
+//!   sub-tree (as `Repeatedly` does), not only their own finished bit (a Beam bug that
+//!   makes, e.g., an early `AfterFirst` fire on every element after its first firing).
+//! * Empty `AfterEach` / `AfterFirst` / `AfterAll` lists behave as `Never`.
 
 use crate::combine::CombineFn;
 use crate::pane::PaneInfo;
 use crate::strategy::WindowingStrategy;
 use crate::time::Timestamp;
 use crate::window::Window;
+use key_state::WindowState;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::marker::PhantomData;
 use std::sync::Arc;
+use trigger_machine::{Ctx, Timers, TriggerProgram};
+
+mod firing;
+mod holds;
+mod key_state;
+mod merging;
+mod pane_tracker;
+mod trigger_machine;
+
+#[cfg(test)]
+mod tests;
 
 /// The times a reducer call sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,24 +124,45 @@ pub struct FiredPane<O> {
 }
 
 /// Everything the reducer keeps for one key: its active windows, their accumulators,
-/// trigger state, pane history and holds. Serializable (for checkpoints).
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+/// trigger state, pane history and holds, and its closed windows. Serializable (for
+/// checkpoints).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "A: Serialize", deserialize = "A: Deserialize<'de>"))]
 pub struct KeyState<A> {
-    // Implemented by the reducer module.
-    _accumulator: PhantomData<A>,
+    /// Open windows with their state, in window order.
+    #[serde(with = "key_state::pairs")]
+    active: BTreeMap<Window, WindowState<A>>,
+    /// Windows whose trigger finished, remembered until their garbage-collection time
+    /// so that their late elements are dropped.
+    closed: BTreeSet<Window>,
+}
+
+impl<A> Default for KeyState<A> {
+    fn default() -> Self {
+        KeyState { active: BTreeMap::new(), closed: BTreeSet::new() }
+    }
 }
 
 /// Runs one [`WindowingStrategy`] and one [`CombineFn`] over the keys of a grouping.
 pub struct WindowReducer<I, C: CombineFn<I>> {
     strategy: WindowingStrategy,
     combine_fn: Arc<C>,
+    /// The strategy's trigger, compiled.
+    program: TriggerProgram,
+    /// Whether the WindowFn merges windows.
+    merging: bool,
     _input: PhantomData<fn(I)>,
 }
+
+/// The last timestamp a timer may have so that a watermark at `Timestamp::MAX` passes it.
+const LAST_TIMER: Timestamp = Timestamp(Timestamp::MAX.0 - 1);
 
 impl<I, C: CombineFn<I>> WindowReducer<I, C> {
     /// A reducer for `strategy` that aggregates with `combine_fn`.
     pub fn new(strategy: WindowingStrategy, combine_fn: Arc<C>) -> Self {
-        WindowReducer { strategy, combine_fn, _input: PhantomData }
+        let program = TriggerProgram::compile(&strategy.trigger);
+        let merging = strategy.window_fn.is_merging();
+        WindowReducer { strategy, combine_fn, program, merging, _input: PhantomData }
     }
 
     /// The strategy it runs.
@@ -97,6 +172,11 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
 
     /// Offers one element (already assigned to `window`) to the key's state; pushes any
     /// panes that fire because of it.
+    ///
+    /// Returns `Admission::TooLate(value)`, changing nothing else, when the window is
+    /// expired (`strategy.is_expired(window, input_watermark)`); returns it too, after
+    /// applying any window merges, when the element's (merged) window is closed because
+    /// its trigger finished.
     pub fn process_element(
         &self,
         state: &mut KeyState<C::Accumulator>,
@@ -106,46 +186,124 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
         time: &TimeContext,
         out: &mut Vec<FiredPane<C::Output>>,
     ) -> Admission<I> {
-        let _ = (state, value, timestamp, window, time, out, &self.combine_fn);
-        unimplemented!("reducer")
+        if self.strategy.is_expired(&window, time.input_watermark) {
+            return Admission::TooLate(value);
+        }
+        let target = if self.merging { self.merge_new_window(state, window, time) } else { window };
+        if !state.closed.is_empty() && state.closed.contains(&target) {
+            return Admission::TooLate(value);
+        }
+        let ws = state.active.entry(target).or_insert_with(|| self.new_window_state());
+        ws.pane_elements += 1;
+        holds::add_holds(&self.strategy, ws, &target, timestamp, time);
+        self.combine_fn.add_input(&mut ws.accumulator, value);
+        let ctx = self.trigger_ctx(&target, time);
+        let WindowState { trigger, end_of_window_timer, processing_timers, .. } = &mut *ws;
+        let mut timers = Timers { end_of_window: end_of_window_timer, processing: processing_timers };
+        self.program.on_element(0, &ctx, trigger, &mut timers);
+        if self.program.should_fire(0, &ctx, &ws.trigger) && self.emit(&target, ws, time, out) {
+            state.active.remove(&target);
+            state.closed.insert(target);
+        }
+        Admission::Accepted
     }
 
     /// Fires what the new times make due and drops expired windows.
+    ///
+    /// For each window with a due timer (end of window, garbage collection, or a
+    /// trigger's processing-time timer), in window order: if the input watermark has
+    /// passed its garbage-collection time, emits its final pane (if needed) and drops its
+    /// state; otherwise, if the trigger should fire, fires it. Cheap, and a no-op, when
+    /// nothing is due.
     pub fn advance_time(
         &self,
         state: &mut KeyState<C::Accumulator>,
         time: &TimeContext,
         out: &mut Vec<FiredPane<C::Output>>,
     ) {
-        let _ = (state, time, out);
-        unimplemented!("reducer")
+        let watermark = time.input_watermark;
+        if !state.closed.is_empty() {
+            state.closed.retain(|w| watermark <= self.gc_timer(w));
+        }
+        let closed = &mut state.closed;
+        state.active.retain(|window, ws| {
+            let gc_due = watermark > self.gc_timer(window);
+            let end_of_window_due = ws.end_of_window_timer && watermark > window.max_timestamp();
+            let processing_due = ws.processing_timers.first().is_some_and(|t| time.processing_time >= *t);
+            if !(gc_due || end_of_window_due || processing_due) {
+                return true;
+            }
+            if end_of_window_due {
+                ws.end_of_window_timer = false;
+            }
+            if processing_due {
+                let due = ws.processing_timers.partition_point(|t| *t <= time.processing_time);
+                ws.processing_timers.drain(..due);
+            }
+            if gc_due {
+                self.on_trigger(window, ws, time, true, out);
+                return false;
+            }
+            let ctx = self.trigger_ctx(window, time);
+            if self.program.should_fire(0, &ctx, &ws.trigger) && self.emit(window, ws, time, out) {
+                closed.insert(*window);
+                return false;
+            }
+            true
+        });
     }
 
-    /// The earliest input watermark at which `advance_time` has work for this key
-    /// (an end-of-window or garbage-collection time), if any. The runtime calls
-    /// `advance_time` once the input watermark is strictly past... no: once
-    /// `input_watermark >= ` the returned value's successor; see the module docs.
+    /// The key's next event-time timer (an end-of-window or garbage-collection time), if
+    /// any: the smallest `T` such that `advance_time` has event-time work once the input
+    /// watermark is strictly after `T` (`input_watermark > T`). Always below
+    /// `Timestamp::MAX`, so a watermark at `Timestamp::MAX` passes every timer.
     pub fn next_event_time_timer(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
-        let _ = state;
-        unimplemented!("reducer")
+        let active = state.active.iter().map(|(w, ws)| {
+            let gc = self.gc_timer(w);
+            if ws.end_of_window_timer {
+                gc.min(w.max_timestamp())
+            } else {
+                gc
+            }
+        });
+        let closed = state.closed.iter().map(|w| self.gc_timer(w));
+        active.chain(closed).min()
     }
 
-    /// The earliest processing time at which `advance_time` has work for this key.
+    /// The key's next processing-time timer, if any: the smallest `T` such that
+    /// `advance_time` has work once `processing_time >= T`.
     pub fn next_processing_time_timer(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
-        let _ = state;
-        unimplemented!("reducer")
+        state.active.values().filter_map(|ws| ws.processing_timers.first().copied()).min()
     }
 
     /// The key's watermark hold: the output watermark must not pass it until the panes
-    /// that hold it have fired.
+    /// that hold it have fired. The minimum over the key's open windows of their element
+    /// holds (per the timestamp combiner) and garbage-collection holds.
     pub fn watermark_hold(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
-        let _ = state;
-        unimplemented!("reducer")
+        state.active.values().filter_map(WindowState::hold).min()
     }
 
     /// Whether the key holds nothing any more (its state can be dropped).
     pub fn is_empty(&self, state: &KeyState<C::Accumulator>) -> bool {
-        let _ = state;
-        unimplemented!("reducer")
+        state.active.is_empty() && state.closed.is_empty()
+    }
+
+    fn new_window_state(&self) -> WindowState<C::Accumulator> {
+        WindowState::new(self.combine_fn.create_accumulator(), self.program.len())
+    }
+
+    fn trigger_ctx(&self, window: &Window, time: &TimeContext) -> Ctx {
+        Ctx {
+            max_ts: window.max_timestamp(),
+            input_watermark: time.input_watermark,
+            processing_time: time.processing_time,
+            merging: self.merging,
+        }
+    }
+
+    /// When `window`'s garbage-collection timer is: its GC time, capped below the end of
+    /// time.
+    fn gc_timer(&self, window: &Window) -> Timestamp {
+        self.strategy.garbage_collection_time(window).min(LAST_TIMER)
     }
 }
