@@ -148,6 +148,12 @@ pub trait WindowFn: Send + Sync + 'static {
         Window::Global
     }
 
+    /// Whether every element goes to the single global window (then an empty input
+    /// still has its one window, and `Combine.globally` emits a default for it).
+    fn is_global(&self) -> bool {
+        false
+    }
+
     /// A short description for plans and logs.
     fn describe(&self) -> String;
 }
@@ -159,6 +165,9 @@ pub struct GlobalWindows;
 impl WindowFn for GlobalWindows {
     fn assign_windows(&self, _timestamp: Timestamp, out: &mut Vec<Window>) {
         out.push(Window::Global);
+    }
+    fn is_global(&self) -> bool {
+        true
     }
     fn describe(&self) -> String {
         "GlobalWindows".into()

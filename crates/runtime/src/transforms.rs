@@ -137,12 +137,80 @@ impl<T: Element> PCollection<T> {
     }
 
     /// Combines all elements of each window into one output (Beam's `Combine.globally`).
+    /// In the global window, an empty input still produces one output: the CombineFn's
+    /// output for an empty accumulator (for example 0 for a sum).
     pub fn combine_globally<C>(&self, combine_fn: C) -> PCollection<C::Output>
     where
         C: CombineFn<T>,
         C::Output: Element,
     {
+        let default = combine_fn.extract_output(&combine_fn.create_accumulator());
+        let combined = self.combine_globally_without_defaults(combine_fn);
+        if self.strategy.window_fn.is_global() {
+            combined.default_if_empty(default)
+        } else {
+            combined
+        }
+    }
+
+    /// [`combine_globally`](Self::combine_globally) without the default output for an
+    /// empty input.
+    pub fn combine_globally_without_defaults<C>(&self, combine_fn: C) -> PCollection<C::Output>
+    where
+        C: CombineFn<T>,
+        C::Output: Element,
+    {
         self.with_keys(|_| ()).combine_per_key(combine_fn).map(|(_, v)| v)
+    }
+
+    /// Passes elements through; if none arrived by the end of input, emits `default` in
+    /// the global window as its only (on-time) pane.
+    fn default_if_empty(&self, default: T) -> PCollection<T> {
+        let input = self.port;
+        let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
+            let stream = t.stream::<T>(input)?;
+            let default = default.clone();
+            let is_first_worker = t.scope.index() == 0;
+            // Everything meets on worker 0, which alone can tell that nothing came.
+            let out = stream.unary_frontier(
+                Exchange::new(|_wv: &WindowedValue<T>| 0),
+                "DefaultIfEmpty",
+                |cap, _info| {
+                    let mut cap = is_first_worker.then_some(cap);
+                    let mut seen = false;
+                    move |(input, frontier), output| {
+                        input.for_each(|c, data| {
+                            seen |= !data.is_empty();
+                            output.session(&c).give_container(data);
+                        });
+                        let Some(held) = cap.as_mut() else { return };
+                        let f = frontier.frontier();
+                        if f.is_empty() {
+                            if !seen {
+                                let mut one = vec![WindowedValue {
+                                    value: default.clone(),
+                                    timestamp: millstream_model::Window::GLOBAL_MAX_TIMESTAMP,
+                                    window: millstream_model::Window::Global,
+                                    pane: millstream_model::PaneInfo::ON_TIME_AND_ONLY_FIRING,
+                                    retraction: false,
+                                }];
+                                output.session(&*held).give_container(&mut one);
+                            }
+                            cap = None;
+                        } else {
+                            // Follow the input so the watermark is not held back.
+                            let outer = f.iter().map(|t| t.outer).min().unwrap_or(held.time().outer);
+                            let inner = f.iter().map(|t| t.inner).min().unwrap_or(held.time().inner);
+                            held.downgrade(&timely::order::Product::new(outer, inner));
+                        }
+                    }
+                },
+            );
+            t.insert(PortRef { node, port: 0 }, out);
+            Ok(())
+        });
+        let node = self.pipeline.add_node("DefaultIfEmpty", NodeKind::ParDo, vec![input], build);
+        PCollection::from_port(self.pipeline.clone(), PortRef { node, port: 0 }, self.strategy.clone())
     }
 
     /// Counts each distinct element (Beam's `Count.perElement`).

@@ -253,3 +253,55 @@ fn a_panicking_user_function_fails_the_job_instead_of_hanging() {
     let err = Runner::new().workers(2).run(&p).unwrap_err();
     assert!(err.to_string().contains("boom at 42"), "{err}");
 }
+
+#[test]
+fn combine_globally_emits_the_default_for_empty_input_in_the_global_window() {
+    for workers in [1, 2] {
+        let p = Pipeline::new();
+        let empty = p.create(Vec::<i64>::new());
+        let sum = empty.combine_globally(Sum).collect();
+        let windowed_sum = p
+            .create_timestamped(Vec::<(i64, Timestamp)>::new())
+            .window_into(Window::into(FixedWindows::of(Duration::from_mins(1))))
+            .combine_globally(Sum)
+            .collect();
+        let nonempty = p.create(vec![1i64, 2]).combine_globally(Sum).collect();
+        run(&p, workers);
+        assert_eq!(sum.values(), vec![0]);
+        assert!(windowed_sum.values().is_empty());
+        assert_eq!(nonempty.values(), vec![3]);
+    }
+}
+
+#[test]
+fn windowed_side_input_is_read_per_window() {
+    #[derive(Clone)]
+    struct Scale(millstream_runtime::PCollectionView<i64>);
+    impl DoFn<i64> for Scale {
+        type Output = i64;
+        fn process(&mut self, x: i64, ctx: &mut ProcessContext<'_, i64>) -> Result<(), UserError> {
+            let factor = *ctx.side_input(&self.0)?;
+            ctx.output(x * factor);
+            Ok(())
+        }
+    }
+    for workers in [1, 2] {
+        let p = Pipeline::new();
+        let minute = Window::into(FixedWindows::of(Duration::from_mins(1)));
+        let factors = p
+            .create_timestamped(vec![(10i64, Timestamp(5_000)), (100, Timestamp(65_000))])
+            .window_into(Window::into(FixedWindows::of(Duration::from_mins(1))))
+            .as_singleton();
+        let out = p
+            .create_timestamped(vec![
+                (1i64, Timestamp(1_000)),
+                (2, Timestamp(61_000)),
+                (3, Timestamp(62_000)),
+            ])
+            .window_into(minute)
+            .par_do_with_side_inputs("Scale", Scale(factors.clone()), &[(&factors).into()])
+            .collect();
+        run(&p, workers);
+        assert_eq!(sorted(out.values()), vec![10, 200, 300]);
+    }
+}
