@@ -7,14 +7,10 @@
 //! every non-final firing, so the final pane can still be emitted on time downstream.
 
 use super::key_state::WindowState;
-use super::TimeContext;
+use super::{TimeContext, LAST_TIMER};
 use crate::strategy::{ClosingBehavior, TimestampCombiner, WindowingStrategy};
 use crate::time::Timestamp;
 use crate::window::Window;
-
-/// The latest hold that still lets the watermark reach the end of time (Beam truncates
-/// GC holds the same way).
-const LAST_HOLD: Timestamp = Timestamp(Timestamp::MAX.0 - 1);
 
 /// Beam's `addHolds`: holds for an element at `timestamp` just added to `window`.
 pub(crate) fn add_holds<A>(
@@ -75,7 +71,8 @@ fn add_gc_hold<A>(
     if pane_is_empty && strategy.closing_behavior == ClosingBehavior::FireIfNonEmpty {
         return;
     }
-    let gc = gc.min(LAST_HOLD);
+    // Capped below the end of time, as Beam truncates GC holds.
+    let gc = gc.min(LAST_TIMER);
     ws.extra_hold = Some(ws.extra_hold.map_or(gc, |h| h.min(gc)));
 }
 

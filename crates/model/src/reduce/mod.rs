@@ -103,7 +103,8 @@ pub struct TimeContext {
 pub enum Admission<I> {
     /// Added to its window.
     Accepted,
-    /// Its window had expired (later than the allowed lateness); the value is handed back
+    /// Its window had expired (later than the allowed lateness), or is closed because its
+    /// trigger finished (Beam's "dropped due to closed window"); the value is handed back
     /// so the caller can count it and send it to a side output.
     TooLate(I),
 }
@@ -154,7 +155,8 @@ pub struct WindowReducer<I, C: CombineFn<I>> {
     _input: PhantomData<fn(I)>,
 }
 
-/// The last timestamp a timer may have so that a watermark at `Timestamp::MAX` passes it.
+/// The last timestamp a timer (or GC hold) may have so that a watermark at
+/// `Timestamp::MAX` passes it.
 const LAST_TIMER: Timestamp = Timestamp(Timestamp::MAX.0 - 1);
 
 impl<I, C: CombineFn<I>> WindowReducer<I, C> {

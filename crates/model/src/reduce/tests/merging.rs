@@ -184,3 +184,43 @@ fn a_window_shrunk_by_a_later_element_still_fires_on_time() {
     assert_eq!(h.panes(), ["[50,150) v=2 @149 ON_TIME #0 (on-time #0) first last"]);
     assert!(h.is_empty());
 }
+
+#[test]
+fn late_sessions_merge_in_the_late_phase_of_after_watermark() {
+    let trigger = Trigger::after_watermark().with_late_firings(Trigger::after_count(2));
+    let mut h = Harness::new(strategy_with(sessions(10), trigger, AccumulationMode::Discarding, 100), Sum);
+    h.element(1, 0);
+    h.element(2, 20);
+    h.watermark(Timestamp(30));
+    assert_eq!(
+        h.panes(),
+        ["[0,10) v=1 @9 ON_TIME #0 (on-time #0) first", "[20,30) v=2 @29 ON_TIME #0 (on-time #0) first"]
+    );
+    // Both early phases are over, so the merged window continues in its late phase: the
+    // late counts of the merged windows add up.
+    h.element(3, 5);
+    assert_eq!(h.panes(), NONE);
+    assert_eq!(h.hold(), Some(Timestamp(114)), "late data holds at GC time");
+    h.element(4, 8);
+    // A new merge result starts a fresh pane history, late for the output watermark.
+    assert_eq!(h.panes(), ["[0,18) v=7 @17 LATE #0 (on-time #0) first"]);
+    assert_eq!(h.hold(), None);
+}
+
+#[test]
+fn after_each_runs_every_sub_trigger_when_windows_merge() {
+    let trigger = Trigger::AfterEach(vec![Trigger::after_count(2), Trigger::after_count(2)]);
+    let mut h = Harness::new(strategy(sessions(10), trigger), Sum);
+    h.element(1, 0);
+    h.element(2, 3);
+    assert_eq!(h.panes(), ["[0,13) v=3 @12 EARLY #0 first"]);
+    h.element(3, 5);
+    assert_eq!(h.panes(), NONE);
+    h.element(4, 6);
+    assert_eq!(h.panes(), ["[0,16) v=7 @15 EARLY #0 first last"]);
+    // Closed windows leave the active set: [6,16) starts a new session.
+    assert_eq!(h.element(5, 6), [true]);
+    h.watermark(Timestamp::MAX);
+    assert_eq!(h.panes(), ["[6,16) v=5 @15 ON_TIME #0 (on-time #0) first last"]);
+    assert!(h.is_empty());
+}
