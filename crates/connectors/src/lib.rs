@@ -1,1 +1,70 @@
-//! Sources and sinks.
+//! Sources and sinks for Millstream.
+//!
+//! | connector | kind | elements |
+//! |---|---|---|
+//! | [`GeneratorSource`] | source | synthetic, seeded, rate-limited, bounded or not |
+//! | [`TextSource`] | source | lines of local files (paths or globs) |
+//! | [`JsonLinesSource`] | source | JSON values, one per line, decoded with serde |
+//! | [`TextSink`] | sink | one formatted line per element, one file per worker |
+//! | [`JsonLinesSink`] | sink | one JSON line per element, one file per worker |
+//! | [`StdoutSink`] | sink | one formatted line per element (with window and pane) |
+//!
+//! Errors name where they happened (`file:line`) and fail the job with a
+//! [`millstream_runtime::RuntimeError`] that carries that location.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod files;
+pub mod generator;
+pub mod sink;
+pub mod text;
+
+pub use error::ConnectorError;
+pub use files::BadRecordPolicy;
+pub use generator::GeneratorSource;
+pub use sink::{JsonLinesSink, StdoutSink, TextSink};
+pub use text::{JsonLinesSource, TextSource};
+
+/// The random number generator crates the generator's functions use
+/// ([`rand::Rng`] for `gen_range` and friends).
+pub use rand;
+/// The generator type handed to [`GeneratorSource`] functions.
+pub use rand_chacha::ChaCha8Rng;
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A temporary directory removed when dropped.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub(crate) struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(name: &str) -> Self {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("millstream-{name}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("create temp dir");
+            TempDir(path)
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+
+        pub(crate) fn write(&self, name: &str, contents: &[u8]) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, contents).expect("write temp file");
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Line-oriented file sources: [`TextSource`] (each line a `String`) and
+//! [`JsonLinesSource`] (each line a JSON value decoded into `T`).
+//!
+//! Both read local paths or glob patterns (`data/*.txt`), one partition per file, in
+//! sorted order. Errors name the file and the line: `data/a.jsonl:17: cannot decode
+//! record: ...`. Files are bounded input: by default the watermark stays at the start of
+//! time until a file is read to its end, so no record of a file is late however its
+//! timestamps are ordered.
+//!
+//! ```
+//! use millstream_connectors::text::TextSource;
+//! use millstream_runtime::{Pipeline, Runner};
+//!
+//! let path = std::env::temp_dir().join(format!("millstream-doc-text-{}.txt", std::process::id()));
+//! std::fs::write(&path, "to be\nor not\n").unwrap();
+//! let p = Pipeline::new();
+//! let lines = p.read("Lines", TextSource::new(path.display().to_string()));
+//! let out = lines.collect();
+//! Runner::new().run(&p).unwrap();
+//! let mut values = out.values();
+//! values.sort();
+//! assert_eq!(values, vec!["or not".to_string(), "to be".to_string()]);
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+
+use crate::files::{expand, partition_file, BadRecordPolicy, DecodeFn, LinesReader};
+use millstream_model::Timestamp;
+use millstream_runtime::{Source, SourceError, SourceReader, WatermarkStrategy};
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Assigns a record its event timestamp.
+type TimestampFn<T> = dyn Fn(&T) -> Timestamp + Send + Sync;
+
+/// The files of a line-oriented source and what it does with their lines, whatever the
+/// record type.
+#[derive(Clone, Debug)]
+struct FileSettings {
+    pattern: String,
+    watermarks: WatermarkStrategy,
+    policy: BadRecordPolicy,
+}
+
+impl FileSettings {
+    fn new(pattern: String) -> Self {
+        FileSettings { pattern, watermarks: WatermarkStrategy::from_source(), policy: BadRecordPolicy::Fail }
+    }
+
+    fn partitions(&self) -> Result<usize, SourceError> {
+        expand(&self.pattern).map(|files| files.len()).map_err(|e| e.into_source_error(&self.pattern))
+    }
+
+    fn open<T: Send + 'static>(
+        &self,
+        partition: usize,
+        partitions: usize,
+        decode: Arc<DecodeFn<T>>,
+    ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        let path = partition_file(&self.pattern, partition, partitions)
+            .map_err(|e| e.into_source_error(&self.pattern))?;
+        let reader =
+            LinesReader::open(&path, decode, self.policy).map_err(|e| e.into_source_error(&self.pattern))?;
+        Ok(Box::new(reader))
+    }
+}
+
+/// Reads newline-delimited text files: every line (without its terminator) is one
+/// element. Timestamps come from [`with_timestamp_fn`](Self::with_timestamp_fn), or are
+/// `Timestamp::MIN` by default.
+#[derive(Clone)]
+pub struct TextSource {
+    settings: FileSettings,
+    timestamp: Option<Arc<TimestampFn<String>>>,
+}
+
+impl std::fmt::Debug for TextSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextSource").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl TextSource {
+    /// Reads the file `pattern` names, or every file matching it if it is a glob.
+    pub fn new(pattern: impl Into<String>) -> Self {
+        TextSource { settings: FileSettings::new(pattern.into()), timestamp: None }
+    }
+
+    /// Gives each line the timestamp `f` computes from it.
+    pub fn with_timestamp_fn(mut self, f: impl Fn(&String) -> Timestamp + Send + Sync + 'static) -> Self {
+        self.timestamp = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets how watermarks follow the timestamps read (default: the start of time until
+    /// the file is read to its end).
+    pub fn watermark_strategy(mut self, strategy: WatermarkStrategy) -> Self {
+        self.settings.watermarks = strategy;
+        self
+    }
+}
+
+impl Source<String> for TextSource {
+    fn partitions(&self, _workers: usize) -> Result<usize, SourceError> {
+        self.settings.partitions()
+    }
+
+    fn open(
+        &self,
+        partition: usize,
+        partitions: usize,
+    ) -> Result<Box<dyn SourceReader<String>>, SourceError> {
+        let timestamp = self.timestamp.clone();
+        let decode: Arc<DecodeFn<String>> = Arc::new(move |line: String| {
+            let ts = timestamp.as_ref().map_or(Timestamp::MIN, |f| f(&line));
+            Ok(Some((line, ts)))
+        });
+        self.settings.open(partition, partitions, decode)
+    }
+
+    fn watermarks(&self) -> WatermarkStrategy {
+        self.settings.watermarks
+    }
+}
+
+/// Reads JSON-lines files: every non-blank line is one JSON value decoded into `T`.
+/// Timestamps come from [`with_timestamp_fn`](Self::with_timestamp_fn), or are
+/// `Timestamp::MIN` by default. A line that does not decode fails the job with the file,
+/// the line and the decoder's error (see [`BadRecordPolicy`]).
+pub struct JsonLinesSource<T> {
+    settings: FileSettings,
+    timestamp: Option<Arc<TimestampFn<T>>>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for JsonLinesSource<T> {
+    fn clone(&self) -> Self {
+        JsonLinesSource {
+            settings: self.settings.clone(),
+            timestamp: self.timestamp.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JsonLinesSource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLinesSource").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> JsonLinesSource<T> {
+    /// Reads the file `pattern` names, or every file matching it if it is a glob.
+    pub fn new(pattern: impl Into<String>) -> Self {
+        JsonLinesSource { settings: FileSettings::new(pattern.into()), timestamp: None, _type: PhantomData }
+    }
+
+    /// Gives each record the timestamp `f` extracts from it.
+    pub fn with_timestamp_fn(mut self, f: impl Fn(&T) -> Timestamp + Send + Sync + 'static) -> Self {
+        self.timestamp = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets how watermarks follow the timestamps read (default: the start of time until
+    /// the file is read to its end).
+    pub fn watermark_strategy(mut self, strategy: WatermarkStrategy) -> Self {
+        self.settings.watermarks = strategy;
+        self
+    }
+
+    /// Sets what happens to lines that do not decode (default: fail the job).
+    pub fn on_bad_record(mut self, policy: BadRecordPolicy) -> Self {
+        self.settings.policy = policy;
+        self
+    }
+}
+
+/// Decodes one JSON line; blank lines are skipped. The error says where in the line the
+/// decoder stopped (the file and line are added by the reader).
+fn decode_json<T: DeserializeOwned>(line: &str) -> Result<Option<T>, String> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(line).map(Some).map_err(|e| {
+        let full = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        match full.strip_suffix(&suffix) {
+            Some(message) => format!("{message} (at column {})", e.column()),
+            None => full,
+        }
+    })
+}
+
+impl<T: DeserializeOwned + Send + 'static> Source<T> for JsonLinesSource<T> {
+    fn partitions(&self, _workers: usize) -> Result<usize, SourceError> {
+        self.settings.partitions()
+    }
+
+    fn open(&self, partition: usize, partitions: usize) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        let timestamp = self.timestamp.clone();
+        let decode: Arc<DecodeFn<T>> = Arc::new(move |line: String| {
+            Ok(decode_json::<T>(&line)?.map(|record| {
+                let ts = timestamp.as_ref().map_or(Timestamp::MIN, |f| f(&record));
+                (record, ts)
+            }))
+        });
+        self.settings.open(partition, partitions, decode)
+    }
+
+    fn watermarks(&self) -> WatermarkStrategy {
+        self.settings.watermarks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+    use millstream_runtime::ReadStatus;
+
+    fn read_all<T: 'static>(source: &dyn Source<T>) -> Result<Vec<(T, Timestamp)>, SourceError> {
+        let n = source.partitions(1)?;
+        let mut out = Vec::new();
+        for p in 0..n {
+            let mut r = source.open(p, n)?;
+            while r.read(&mut out, 2)? != ReadStatus::Finished {}
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn text_lines_with_timestamps() {
+        let dir = TempDir::new("text-ts");
+        dir.write("a.txt", b"3 c\n1 a\n");
+        dir.write("b.txt", b"2 b");
+        let source =
+            TextSource::new(format!("{}/*.txt", dir.path().display())).with_timestamp_fn(|l: &String| {
+                Timestamp::from_millis(l.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0))
+            });
+        let got = read_all(&source).unwrap();
+        let expected = [("3 c", 3), ("1 a", 1), ("2 b", 2)];
+        assert_eq!(got, expected.map(|(l, t)| (l.to_owned(), Timestamp::from_millis(t))).to_vec());
+    }
+
+    #[test]
+    fn json_lines_skip_blank_lines_and_report_bad_ones() {
+        let dir = TempDir::new("text-json");
+        let path = dir.write("x.jsonl", b"{\"a\":1}\n\n  \n{\"a\":2}\n{\"a\":\n");
+        let source = JsonLinesSource::<serde_json::Value>::new(path.display().to_string());
+        let e = read_all(&source).unwrap_err();
+        assert_eq!(e.location, format!("{}:5", path.display()));
+        assert!(e.message.contains("cannot decode record"), "{e}");
+        assert!(!e.message.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn json_decode_errors_say_where_in_the_line() {
+        let e = decode_json::<u32>("\"x\"").unwrap_err();
+        assert!(e.contains("invalid type") && e.contains("column"), "{e}");
+        assert_eq!(decode_json::<u32>(" 7 "), Ok(Some(7)));
+        assert_eq!(decode_json::<u32>("   "), Ok(None));
+    }
+}
