@@ -29,6 +29,8 @@ struct Slot<K, A> {
     event_timer: Option<Timestamp>,
     processing_timer: Option<Timestamp>,
     hold: Option<Timestamp>,
+    /// Touched since the indexes were last refreshed.
+    dirty: bool,
 }
 
 /// All keys of one worker's share of a grouping, indexed by next timer and by hold.
@@ -40,6 +42,8 @@ struct Groups<K, V, C: CombineFn<V>> {
     event_timers: BTreeSet<(Timestamp, usize)>,
     processing_timers: BTreeSet<(Timestamp, usize)>,
     holds: BTreeMap<Timestamp, usize>,
+    /// Slots touched in this activation, refreshed once each at the end of a phase.
+    dirty: Vec<usize>,
 }
 
 impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
@@ -52,7 +56,31 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
             event_timers: BTreeSet::new(),
             processing_timers: BTreeSet::new(),
             holds: BTreeMap::new(),
+            dirty: Vec::new(),
         }
+    }
+
+    /// Marks a slot for re-indexing (once per activation, not once per element).
+    fn touch(&mut self, i: usize) {
+        if let Some(slot) = self.slots[i].as_mut() {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(i);
+            }
+        }
+    }
+
+    /// Re-indexes every touched slot.
+    fn refresh_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &i in &dirty {
+            if let Some(slot) = self.slots[i].as_mut() {
+                slot.dirty = false;
+            }
+            self.refresh(i);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
     }
 
     fn slot_for(&mut self, key: &K) -> usize {
@@ -65,6 +93,7 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
             event_timer: None,
             processing_timer: None,
             hold: None,
+            dirty: false,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -232,16 +261,18 @@ where
                             }
                         }
                         emit(&key, &mut fired, &mut out_buf);
-                        groups.refresh(i);
+                        groups.touch(i);
                     }
                 });
+                groups.refresh_dirty();
                 for i in groups.due(input_watermark, now) {
                     let Some(slot) = groups.slots[i].as_mut() else { continue };
                     groups.reducer.advance_time(&mut slot.state, &time, &mut fired);
                     let key = slot.key.clone();
                     emit(&key, &mut fired, &mut out_buf);
-                    groups.refresh(i);
+                    groups.touch(i);
                 }
+                groups.refresh_dirty();
                 if !out_buf.is_empty() {
                     main_out.activate().session(cap).give_container(&mut out_buf);
                     out_buf.clear();
