@@ -150,7 +150,7 @@ fn scripted(elements: &[Element], advance: &[bool]) -> TestStream<(Key, i64)> {
             let least = elements[i..].iter().map(|(_, t)| *t).min().expect("element i remains");
             s = s.advance_watermark_to(least);
         }
-        batch.push(e.clone());
+        batch.push(*e);
     }
     if !batch.is_empty() {
         s = s.add_elements(batch);
@@ -218,7 +218,7 @@ proptest! {
         let mut stream = TestStream::new();
         if one_by_one {
             for e in &shuffled {
-                stream = stream.add_elements(vec![e.clone()]);
+                stream = stream.add_elements(vec![*e]);
             }
         } else {
             stream = stream.add_elements(shuffled.clone());
