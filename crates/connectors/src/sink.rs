@@ -6,6 +6,10 @@
 //! directory) when the job starts, truncated if they exist, and flushed when the input
 //! is complete.
 //!
+//! The file sinks write values; retractions (accumulating-and-retracting panes) are
+//! written like any other value unless the format says otherwise
+//! ([`TextSink::windowed`] sees the whole [`WindowedValue`]).
+//!
 //! ```
 //! use millstream_connectors::sink::TextSink;
 //! use millstream_runtime::{Pipeline, Runner};
@@ -50,7 +54,7 @@ fn create_file(path: &Path) -> Result<BufWriter<File>, ConnectorError> {
 }
 
 /// Appends one element's line (without the newline) to a buffer.
-type EncodeFn<T> = dyn Fn(&T, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
+type EncodeFn<T> = dyn Fn(&WindowedValue<T>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
 
 /// Writes one line per element to one file.
 struct LineFileWriter<T> {
@@ -64,7 +68,7 @@ impl<T: 'static> LineFileWriter<T> {
     fn write_batch(&mut self, batch: &[WindowedValue<T>]) -> Result<(), ConnectorError> {
         for wv in batch {
             self.line.clear();
-            (self.encode)(&wv.value, &mut self.line)
+            (self.encode)(wv, &mut self.line)
                 .map_err(|message| ConnectorError::Encode { path: self.path.clone(), message })?;
             self.line.push(b'\n');
             self.out.write_all(&self.line).map_err(|e| ConnectorError::io(&self.path, "cannot write", e))?;
@@ -108,8 +112,17 @@ impl<T: 'static> TextSink<T> {
     /// Writes `format(element)` per line to files named after `prefix`. The formatted
     /// text should not contain newlines if the files are to be read back line by line.
     pub fn new(prefix: impl AsRef<Path>, format: impl Fn(&T) -> String + Send + Sync + 'static) -> Self {
-        let encode: Arc<EncodeFn<T>> = Arc::new(move |value: &T, out: &mut Vec<u8>| {
-            out.extend_from_slice(format(value).as_bytes());
+        Self::windowed(prefix, move |wv: &WindowedValue<T>| format(&wv.value))
+    }
+
+    /// Like [`new`](Self::new), formatting the whole windowed value: its timestamp,
+    /// window, pane and whether it is a retraction can go into the line too.
+    pub fn windowed(
+        prefix: impl AsRef<Path>,
+        format: impl Fn(&WindowedValue<T>) -> String + Send + Sync + 'static,
+    ) -> Self {
+        let encode: Arc<EncodeFn<T>> = Arc::new(move |wv: &WindowedValue<T>, out: &mut Vec<u8>| {
+            out.extend_from_slice(format(wv).as_bytes());
             Ok(())
         });
         TextSink { files: LineFiles { prefix: prefix.as_ref().to_owned(), suffix: ".txt".into(), encode } }
@@ -137,8 +150,8 @@ pub struct JsonLinesSink<T> {
 impl<T: Serialize + 'static> JsonLinesSink<T> {
     /// Writes elements as JSON lines to files named after `prefix`.
     pub fn new(prefix: impl AsRef<Path>) -> Self {
-        let encode: Arc<EncodeFn<T>> = Arc::new(|value: &T, out: &mut Vec<u8>| {
-            serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
+        let encode: Arc<EncodeFn<T>> = Arc::new(|wv: &WindowedValue<T>, out: &mut Vec<u8>| {
+            serde_json::to_writer(&mut *out, &wv.value).map_err(|e| e.to_string())
         });
         JsonLinesSink {
             files: LineFiles { prefix: prefix.as_ref().to_owned(), suffix: ".jsonl".into(), encode },
@@ -231,6 +244,19 @@ mod tests {
         w.finish().unwrap();
         let text = std::fs::read_to_string(dir.path().join("nested/out-00000-of-00002.jsonl")).unwrap();
         assert_eq!(text, "[\"a\\nb\",1]\n[\"c\",2]\n");
+    }
+
+    #[test]
+    fn windowed_text_sink_sees_window_and_pane() {
+        let dir = TempDir::new("sink-windowed");
+        let sink = TextSink::windowed(dir.path().join("w"), |wv: &WindowedValue<i64>| {
+            format!("{} {} {}", wv.value, wv.timestamp, wv.pane)
+        });
+        let mut w = sink.open(0, 1).unwrap();
+        w.write(&[WindowedValue::in_global_window(5, Timestamp::hms(1, 2, 3))]).unwrap();
+        w.finish().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("w.txt")).unwrap();
+        assert_eq!(text, "5 01:02:03 UNKNOWN #0 (on-time #0) first last\n");
     }
 
     #[test]
