@@ -25,9 +25,8 @@
 //!
 //! Every example runs on 1 and on 3 workers, which must agree.
 //!
-//! Three tests are ignored because Millstream differs from the model there (each says why):
-//! Examples 2-3 and 2-4 (empty final panes at the end of input) and the retracting variant
-//! of Example 4-3 (the window of retractions after a merge).
+//! One test is ignored while Millstream differs from the model there (it says why): the
+//! retracting variant of Example 4-3 (the window of retractions after a merge).
 
 use millstream::model::combiners::Sum;
 use millstream::model::{
@@ -324,7 +323,6 @@ fn example_2_2_windowed_batch() {
 /// Example 2-3 / Figure 2-6: per-record triggering, accumulating. The watermark stays at
 /// 12:00, so every pane is EARLY; when the input ends no window has anything new and
 /// nothing holds the output watermark, so no further (empty) pane is emitted.
-#[ignore = "runtime bug: the grouping's output watermark lags (the previous activation's, not min(input watermark, holds, due event-time timers) as in Beam), so at end of input empty final panes come out ON_TIME and are emitted instead of LATE and dropped"]
 #[test]
 fn example_2_3_per_record_streaming() {
     let (out, _) = run_example(
@@ -365,7 +363,6 @@ fn example_2_3_per_record_streaming() {
 /// runner) instead show one EARLY pane per window and an ON_TIME `isLast` pane for each at
 /// the end of input: the direct runner delivered the 12:07 and 12:09 timers after the
 /// elements added at 12:07:06 and 12:09:00, and never fired the 12:09 timer of the 9.
-#[ignore = "runtime bug: the grouping's output watermark lags (the previous activation's, not min(input watermark, holds, due event-time timers) as in Beam), so at end of input empty final panes come out ON_TIME and are emitted instead of LATE and dropped"]
 #[test]
 fn example_2_4_aligned_delay() {
     let (out, _) = run_example(

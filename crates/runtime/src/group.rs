@@ -239,7 +239,16 @@ where
                     input.for_each(|_, data| data.clear());
                     return;
                 };
-                let output_watermark = Timestamp(cap.time().inner);
+                // Beam's output watermark: the input watermark held back by watermark holds
+                // and by pending event-time timers (an end-of-window timer not yet fired
+                // keeps that window's panes from being late), never behind what was
+                // already promised downstream.
+                let held = Timestamp(cap.time().inner);
+                let pending = [groups.min_hold(), groups.event_timers.iter().next().map(|(t, _)| *t)]
+                    .into_iter()
+                    .flatten()
+                    .fold(input_watermark, Timestamp::min);
+                let output_watermark = held.max(pending);
                 let time = TimeContext { input_watermark, output_watermark, processing_time: now };
                 input.for_each(|_cap, data| {
                     for wv in data.drain(..) {
