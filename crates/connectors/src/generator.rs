@@ -93,7 +93,8 @@ impl<T: Send + 'static> GeneratorSource<T> {
     }
 
     /// Stops generating after `duration` of wall-clock time (from each partition's first
-    /// read).
+    /// read). With a rate, the source produces exactly the elements its schedule has
+    /// before the end: `ceil(duration * rate)` in all (per partition, rounded up).
     pub fn max_duration(mut self, duration: StdDuration) -> Self {
         self.max_duration = Some(duration);
         self
@@ -181,23 +182,26 @@ impl<T: Send + 'static> SourceReader<T> for GeneratorReader<T> {
         let now = Instant::now();
         let started = *self.started.get_or_insert(now);
         let elapsed = now.saturating_duration_since(started);
-        if self.max_duration.is_some_and(|d| elapsed >= d) {
-            return Ok(ReadStatus::Finished);
-        }
         if self.max_elements.is_some_and(|m| self.next_index >= m) {
             return Ok(ReadStatus::Finished);
         }
-        // How many this partition may have emitted by now: one right away, then one per
-        // 1/rate seconds.
-        let budget = match self.per_partition_rate {
-            Some(rate) => {
-                let due = (elapsed.as_secs_f64() * rate).floor() as u64 + 1;
-                due.saturating_sub(self.emitted)
+        let past_deadline = self.max_duration.is_some_and(|d| elapsed >= d);
+        let budget = match (self.per_partition_rate, self.max_duration) {
+            // The schedule: one element right away, then one per 1/rate seconds; with a
+            // duration, exactly the elements scheduled before it ends, even if this
+            // reader was not scheduled often enough to keep up.
+            (Some(rate), Some(d)) if past_deadline => {
+                // (less a hair, so that 0.3 s at 100/s is 30, not 31.)
+                ((d.as_secs_f64() * rate - 1e-9).ceil() as u64).saturating_sub(self.emitted)
             }
-            None => u64::MAX,
+            (Some(rate), _) => {
+                ((elapsed.as_secs_f64() * rate).floor() as u64 + 1).saturating_sub(self.emitted)
+            }
+            (None, _) if past_deadline => 0,
+            (None, _) => u64::MAX,
         };
         if budget == 0 {
-            return Ok(ReadStatus::Waiting);
+            return Ok(if past_deadline { ReadStatus::Finished } else { ReadStatus::Waiting });
         }
         let count = budget.min(max as u64);
         for _ in 0..count {
@@ -290,9 +294,19 @@ mod tests {
         let start = Instant::now();
         let mut reader =
             source().rate_per_second(1000.0).max_duration(StdDuration::from_millis(50)).open(0, 1).unwrap();
-        let n = drain(&mut *reader).len();
-        assert!(n > 0 && n <= 60, "{n} elements");
+        assert_eq!(drain(&mut *reader).len(), 50);
         assert!(start.elapsed() >= StdDuration::from_millis(50));
+    }
+
+    #[test]
+    fn a_starved_reader_still_produces_its_whole_schedule() {
+        let mut reader =
+            source().rate_per_second(100.0).max_duration(StdDuration::from_millis(300)).open(0, 1).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(reader.read(&mut out, 1000).unwrap(), ReadStatus::Data);
+        std::thread::sleep(StdDuration::from_millis(350));
+        out.extend(drain(&mut *reader));
+        assert_eq!(out.len(), 30);
     }
 
     #[test]

@@ -115,8 +115,8 @@ fn generator_rate_limit_and_duration_in_a_pipeline() {
         )
         .collect();
     Runner::new().workers(2).run(&p).expect("run");
-    let got = n.values().len();
-    assert!((20..=80).contains(&got), "{got} elements in 300 ms at 200/s");
+    // Exactly what the schedule has in 300 ms at 200/s, however the reads were timed.
+    assert_eq!(n.values().len(), 60);
 }
 
 #[test]
