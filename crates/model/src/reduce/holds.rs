@@ -83,19 +83,20 @@ fn add_gc_hold<A>(
 pub(crate) fn on_merge<A>(
     strategy: &WindowingStrategy,
     ws: &mut WindowState<A>,
-    sources: &[Option<Timestamp>],
+    sources: impl IntoIterator<Item = Option<Timestamp>>,
     window: &Window,
     single_source_is_result: bool,
     time: &TimeContext,
 ) {
     let combiner = strategy.timestamp_combiner;
-    if sources.is_empty() || (single_source_is_result && combiner == TimestampCombiner::Earliest) {
+    let mut sources = sources.into_iter().peekable();
+    if sources.peek().is_none() || (single_source_is_result && combiner == TimestampCombiner::Earliest) {
         // Nothing to merge.
     } else if combiner == TimestampCombiner::EndOfWindow {
         ws.element_hold = None;
         add_element_hold(strategy, ws, window, Timestamp::MIN, time);
     } else {
-        ws.element_hold = sources.iter().flatten().copied().reduce(|a, b| combine(combiner, a, b));
+        ws.element_hold = sources.flatten().reduce(|a, b| combine(combiner, a, b));
     }
     ws.extra_hold = None;
     add_gc_hold(strategy, ws, window, time, false);

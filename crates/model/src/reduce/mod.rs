@@ -69,15 +69,19 @@ use crate::pane::PaneInfo;
 use crate::strategy::WindowingStrategy;
 use crate::time::Timestamp;
 use crate::window::Window;
+use index::{TimerIndex, WindowKeys};
 use key_state::WindowState;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use trigger_machine::{Ctx, Timers, TriggerProgram};
 
 mod firing;
 mod holds;
+mod index;
 mod key_state;
 mod merging;
 mod pane_tracker;
@@ -127,7 +131,7 @@ pub struct FiredPane<O> {
 /// Everything the reducer keeps for one key: its active windows, their accumulators,
 /// trigger state, pane history and holds, and its closed windows. Serializable (for
 /// checkpoints).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "A: Serialize", deserialize = "A: Deserialize<'de>"))]
 pub struct KeyState<A> {
     /// Open windows with their state, in window order.
@@ -136,11 +140,23 @@ pub struct KeyState<A> {
     /// Windows whose trigger finished, remembered until their garbage-collection time
     /// so that their late elements are dropped.
     closed: BTreeSet<Window>,
+    /// The windows' timers and holds, ordered by time. Derived from the fields above, so
+    /// not serialized: a deserialized state's index is not built until the first call
+    /// that changes the state (the queries scan meanwhile).
+    #[serde(skip)]
+    index: TimerIndex,
 }
 
 impl<A> Default for KeyState<A> {
     fn default() -> Self {
-        KeyState { active: BTreeMap::new(), closed: BTreeSet::new() }
+        KeyState { active: BTreeMap::new(), closed: BTreeSet::new(), index: TimerIndex::built() }
+    }
+}
+
+/// Shows the windows, not the index derived from them.
+impl<A: fmt::Debug> fmt::Debug for KeyState<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyState").field("active", &self.active).field("closed", &self.closed).finish()
     }
 }
 
@@ -153,6 +169,18 @@ pub struct WindowReducer<I, C: CombineFn<I>> {
     /// Whether the WindowFn merges windows.
     merging: bool,
     _input: PhantomData<fn(I)>,
+}
+
+/// What `advance_time` did with one window.
+enum Advanced {
+    /// Nothing was due.
+    NotDue,
+    /// Its due timers were consumed (and it may have fired); it stays active.
+    Kept,
+    /// Garbage collected (after its final pane, if any): its state is dropped.
+    Collected,
+    /// Its trigger finished: it is closed until its garbage-collection time.
+    Closed,
 }
 
 /// The last timestamp a timer (or GC hold) may have so that a watermark at
@@ -191,11 +219,27 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
         if self.strategy.is_expired(&window, time.input_watermark) {
             return Admission::TooLate(value);
         }
+        self.ensure_indexed(state);
         let target = if self.merging { self.merge_new_window(state, window, time) } else { window };
         if !state.closed.is_empty() && state.closed.contains(&target) {
             return Admission::TooLate(value);
         }
-        let ws = state.active.entry(target).or_insert_with(|| self.new_window_state());
+        let gc = self.gc_timer(&target);
+        // Elements mostly arrive in about event-time order, so they usually belong to the
+        // key's latest window: reaching it takes no key comparisons, unlike a search.
+        let entry = if state.active.last_key_value().is_some_and(|(last, _)| *last == target) {
+            Entry::Occupied(state.active.last_entry().expect("the map has a last window"))
+        } else {
+            state.active.entry(target)
+        };
+        let (ws, before) = match entry {
+            Entry::Occupied(entry) => {
+                let ws = entry.into_mut();
+                let before = Self::window_keys(gc, &target, ws);
+                (ws, Some(before))
+            }
+            Entry::Vacant(entry) => (entry.insert(self.new_window_state()), None),
+        };
         ws.pane_elements += 1;
         holds::add_holds(&self.strategy, ws, &target, timestamp, time);
         self.combine_fn.add_input(&mut ws.accumulator, value);
@@ -205,7 +249,16 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
         self.program.on_element(0, &ctx, trigger, &mut timers);
         if self.program.should_fire(0, &ctx, &ws.trigger) && self.emit(&target, ws, time, out) {
             state.active.remove(&target);
-            state.closed.insert(target);
+            if let Some(before) = before {
+                state.index.remove(target, before);
+            }
+            self.close(state, target);
+        } else {
+            let after = Self::window_keys(gc, &target, ws);
+            match before {
+                Some(before) => state.index.update(target, before, after),
+                None => state.index.insert(target, after),
+            }
         }
         Admission::Accepted
     }
@@ -223,36 +276,89 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
         time: &TimeContext,
         out: &mut Vec<FiredPane<C::Output>>,
     ) {
+        self.ensure_indexed(state);
         let watermark = time.input_watermark;
-        if !state.closed.is_empty() {
-            state.closed.retain(|w| watermark <= self.gc_timer(w));
+        while let Some(window) = state.index.pop_collected_closed(watermark) {
+            state.closed.remove(&window);
         }
-        let closed = &mut state.closed;
-        state.active.retain(|window, ws| {
-            let gc_due = watermark > self.gc_timer(window);
-            let end_of_window_due = ws.end_of_window_timer && watermark > window.max_timestamp();
-            let processing_due = ws.processing_timers.first().is_some_and(|t| time.processing_time >= *t);
-            if !(gc_due || end_of_window_due || processing_due) {
-                return true;
+        if !state.index.any_due(watermark, time.processing_time) {
+            return;
+        }
+        if state.index.all_event_due(watermark) {
+            // Every window is due (typically all expire at the end of the input): one pass
+            // over the windows, then an index of the few that remain.
+            let closed = &mut state.closed;
+            state.active.retain(|window, ws| match self.advance_window(window, ws, time, out) {
+                Advanced::NotDue | Advanced::Kept => true,
+                Advanced::Collected => false,
+                Advanced::Closed => {
+                    closed.insert(*window);
+                    false
+                }
+            });
+            state.index = self.build_index(state);
+            return;
+        }
+        // The windows with a due timer, in window order (the order panes are emitted in).
+        let mut due = Vec::new();
+        state.index.due(watermark, time.processing_time, &mut due);
+        due.sort_unstable();
+        due.dedup();
+        for window in due {
+            let Some(ws) = state.active.get_mut(&window) else { continue };
+            let before = Self::window_keys(self.gc_timer(&window), &window, ws);
+            match self.advance_window(&window, ws, time, out) {
+                Advanced::NotDue => {}
+                Advanced::Kept => {
+                    let after = Self::window_keys(self.gc_timer(&window), &window, ws);
+                    state.index.update(window, before, after);
+                }
+                Advanced::Collected => {
+                    state.active.remove(&window);
+                    state.index.remove(window, before);
+                }
+                Advanced::Closed => {
+                    state.active.remove(&window);
+                    state.index.remove(window, before);
+                    self.close(state, window);
+                }
             }
-            if end_of_window_due {
-                ws.end_of_window_timer = false;
-            }
-            if processing_due {
-                let due = ws.processing_timers.partition_point(|t| *t <= time.processing_time);
-                ws.processing_timers.drain(..due);
-            }
-            if gc_due {
-                self.on_trigger(window, ws, time, true, out);
-                return false;
-            }
-            let ctx = self.trigger_ctx(window, time);
-            if self.program.should_fire(0, &ctx, &ws.trigger) && self.emit(window, ws, time, out) {
-                closed.insert(*window);
-                return false;
-            }
-            true
-        });
+        }
+    }
+
+    /// `advance_time` for one active window: consumes its due timers, then collects it if
+    /// its garbage-collection time has passed, or fires it if its trigger says so. The
+    /// caller removes a window that is collected or closed.
+    fn advance_window(
+        &self,
+        window: &Window,
+        ws: &mut WindowState<C::Accumulator>,
+        time: &TimeContext,
+        out: &mut Vec<FiredPane<C::Output>>,
+    ) -> Advanced {
+        let watermark = time.input_watermark;
+        let gc_due = watermark > self.gc_timer(window);
+        let end_of_window_due = ws.end_of_window_timer && watermark > window.max_timestamp();
+        let processing_due = ws.processing_timers.first().is_some_and(|t| time.processing_time >= *t);
+        if !(gc_due || end_of_window_due || processing_due) {
+            return Advanced::NotDue;
+        }
+        if end_of_window_due {
+            ws.end_of_window_timer = false;
+        }
+        if processing_due {
+            let due = ws.processing_timers.partition_point(|t| *t <= time.processing_time);
+            ws.processing_timers.drain(..due);
+        }
+        if gc_due {
+            self.on_trigger(window, ws, time, true, out);
+            return Advanced::Collected;
+        }
+        let ctx = self.trigger_ctx(window, time);
+        if self.program.should_fire(0, &ctx, &ws.trigger) && self.emit(window, ws, time, out) {
+            return Advanced::Closed;
+        }
+        Advanced::Kept
     }
 
     /// The key's next event-time timer (an end-of-window or garbage-collection time), if
@@ -260,6 +366,41 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
     /// watermark is strictly after `T` (`input_watermark > T`). Always below
     /// `Timestamp::MAX`, so a watermark at `Timestamp::MAX` passes every timer.
     pub fn next_event_time_timer(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
+        if state.index.is_built() {
+            state.index.next_event_time_timer()
+        } else {
+            self.scan_next_event_time_timer(state)
+        }
+    }
+
+    /// The key's next processing-time timer, if any: the smallest `T` such that
+    /// `advance_time` has work once `processing_time >= T`.
+    pub fn next_processing_time_timer(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
+        if state.index.is_built() {
+            state.index.next_processing_time_timer()
+        } else {
+            Self::scan_next_processing_time_timer(state)
+        }
+    }
+
+    /// The key's watermark hold: the output watermark must not pass it until the panes
+    /// that hold it have fired. The minimum over the key's open windows of their element
+    /// holds (per the timestamp combiner) and garbage-collection holds.
+    pub fn watermark_hold(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
+        if state.index.is_built() {
+            state.index.watermark_hold()
+        } else {
+            Self::scan_watermark_hold(state)
+        }
+    }
+
+    /// Whether the key holds nothing any more (its state can be dropped).
+    pub fn is_empty(&self, state: &KeyState<C::Accumulator>) -> bool {
+        state.active.is_empty() && state.closed.is_empty()
+    }
+
+    /// [`next_event_time_timer`](Self::next_event_time_timer) by scanning the windows.
+    fn scan_next_event_time_timer(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
         let active = state.active.iter().map(|(w, ws)| {
             let gc = self.gc_timer(w);
             if ws.end_of_window_timer {
@@ -272,22 +413,84 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
         active.chain(closed).min()
     }
 
-    /// The key's next processing-time timer, if any: the smallest `T` such that
-    /// `advance_time` has work once `processing_time >= T`.
-    pub fn next_processing_time_timer(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
+    /// [`next_processing_time_timer`](Self::next_processing_time_timer) by scanning the
+    /// windows.
+    fn scan_next_processing_time_timer(state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
         state.active.values().filter_map(|ws| ws.processing_timers.first().copied()).min()
     }
 
-    /// The key's watermark hold: the output watermark must not pass it until the panes
-    /// that hold it have fired. The minimum over the key's open windows of their element
-    /// holds (per the timestamp combiner) and garbage-collection holds.
-    pub fn watermark_hold(&self, state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
+    /// [`watermark_hold`](Self::watermark_hold) by scanning the windows.
+    fn scan_watermark_hold(state: &KeyState<C::Accumulator>) -> Option<Timestamp> {
         state.active.values().filter_map(WindowState::hold).min()
     }
 
-    /// Whether the key holds nothing any more (its state can be dropped).
-    pub fn is_empty(&self, state: &KeyState<C::Accumulator>) -> bool {
-        state.active.is_empty() && state.closed.is_empty()
+    /// What an active window contributes to the key's timers and hold, given its
+    /// garbage-collection timer `gc` (`self.gc_timer(window)`).
+    fn window_keys(gc: Timestamp, window: &Window, ws: &WindowState<C::Accumulator>) -> WindowKeys {
+        WindowKeys {
+            event: if ws.end_of_window_timer { gc.min(window.max_timestamp()) } else { gc },
+            processing: ws.processing_timers.first().copied(),
+            hold: ws.hold(),
+        }
+    }
+
+    /// The index of `state`'s windows, from scratch.
+    fn build_index(&self, state: &KeyState<C::Accumulator>) -> TimerIndex {
+        let mut index = TimerIndex::built();
+        for (window, ws) in &state.active {
+            index.insert(*window, Self::window_keys(self.gc_timer(window), window, ws));
+        }
+        for window in &state.closed {
+            index.close(*window, self.gc_timer(window));
+        }
+        index
+    }
+
+    /// Builds the index of a deserialized state (before any change to it).
+    fn ensure_indexed(&self, state: &mut KeyState<C::Accumulator>) {
+        if !state.index.is_built() {
+            state.index = self.build_index(state);
+        }
+    }
+
+    /// Adds `window` (no longer active) to the closed windows.
+    fn close(&self, state: &mut KeyState<C::Accumulator>, window: Window) {
+        if state.closed.insert(window) {
+            state.index.close(window, self.gc_timer(&window));
+        }
+    }
+
+    /// Removes `window` from the closed windows, if it is one.
+    fn reopen(&self, state: &mut KeyState<C::Accumulator>, window: Window) {
+        if state.closed.remove(&window) {
+            state.index.reopen(window, self.gc_timer(&window));
+        }
+    }
+
+    /// Makes `window` active with state `ws`.
+    fn insert_active(
+        &self,
+        state: &mut KeyState<C::Accumulator>,
+        window: Window,
+        ws: WindowState<C::Accumulator>,
+    ) {
+        let gc = self.gc_timer(&window);
+        let keys = Self::window_keys(gc, &window, &ws);
+        if let Some(old) = state.active.insert(window, ws) {
+            state.index.remove(window, Self::window_keys(gc, &window, &old));
+        }
+        state.index.insert(window, keys);
+    }
+
+    /// Removes the active `window`, returning its state.
+    fn remove_active(
+        &self,
+        state: &mut KeyState<C::Accumulator>,
+        window: &Window,
+    ) -> Option<WindowState<C::Accumulator>> {
+        let ws = state.active.remove(window)?;
+        state.index.remove(*window, Self::window_keys(self.gc_timer(window), window, &ws));
+        Some(ws)
     }
 
     fn new_window_state(&self) -> WindowState<C::Accumulator> {

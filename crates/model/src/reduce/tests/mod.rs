@@ -11,6 +11,7 @@ use crate::window::{SharedWindowFn, Window};
 use std::fmt::Debug;
 use std::sync::Arc;
 
+mod index;
 mod merging;
 mod panes;
 mod props;
