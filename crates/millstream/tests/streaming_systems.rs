@@ -25,8 +25,6 @@
 //!
 //! Every example runs on 1 and on 3 workers, which must agree.
 //!
-//! One test is ignored while Millstream differs from the model there (it says why): the
-//! retracting variant of Example 4-3 (the window of retractions after a merge).
 
 use millstream::model::combiners::Sum;
 use millstream::model::{
@@ -673,7 +671,6 @@ fn sessions_retracting() -> Window<Sessions> {
 /// outputs of the sessions merged into it. A retraction withdraws an earlier output, so it
 /// carries that output's window, value and timestamp (the Dataflow paper: "having explicit
 /// retractions for the old windows"), with the pane of the firing that replaces it.
-#[ignore = "reducer: retractions of merged sessions carry the merged window instead of the window of the output they withdraw"]
 #[test]
 fn example_4_3_sessions_accumulating_and_retracting() {
     let (out, _) =

@@ -57,9 +57,11 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
             ws.prev_pane = Some(pane);
         }
         if strategy.accumulation == AccumulationMode::AccumulatingAndRetracting {
-            for (accumulator, earlier) in ws.prev_outputs.drain(..) {
+            // Each earlier output is withdrawn in the window it was emitted in, which
+            // after merges is one of the windows merged away.
+            for (accumulator, earlier, emitted_in) in ws.prev_outputs.drain(..) {
                 out.push(FiredPane {
-                    window: *window,
+                    window: emitted_in,
                     timestamp: earlier,
                     pane,
                     value: self.combine_fn.extract_output(&accumulator),
@@ -67,7 +69,7 @@ impl<I, C: CombineFn<I>> WindowReducer<I, C> {
                 });
             }
             if !is_finished {
-                ws.prev_outputs.push((ws.accumulator.clone(), timestamp));
+                ws.prev_outputs.push((ws.accumulator.clone(), timestamp, *window));
             }
         }
         out.push(FiredPane {

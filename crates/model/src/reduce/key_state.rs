@@ -5,6 +5,7 @@
 use super::trigger_machine::NodeState;
 use crate::pane::PaneInfo;
 use crate::time::Timestamp;
+use crate::window::Window;
 use serde::{Deserialize, Serialize};
 
 /// One active window of a key: open (its trigger has not finished) and not yet garbage
@@ -31,8 +32,9 @@ pub(crate) struct WindowState<A> {
     /// ignored, as in Beam.
     pub(crate) processing_timers: Vec<Timestamp>,
     /// AccumulatingAndRetracting only: the earlier outputs not yet retracted (the
-    /// accumulator each was extracted from, and its timestamp).
-    pub(crate) prev_outputs: Vec<(A, Timestamp)>,
+    /// accumulator each was extracted from, its timestamp, and the window it was
+    /// emitted in).
+    pub(crate) prev_outputs: Vec<(A, Timestamp, Window)>,
 }
 
 impl<A> WindowState<A> {

@@ -83,13 +83,13 @@ fn sessions_with_retractions_retract_every_merged_output() {
     h.element(2, 20);
     assert_eq!(h.panes(), ["[20,30) v=2 @29 EARLY #0 first"]);
     h.element(3, 5);
-    assert_eq!(h.panes(), ["-[0,15) v=1 @9 EARLY #0 first", "[0,15) v=4 @14 EARLY #0 first"]);
+    assert_eq!(h.panes(), ["-[0,10) v=1 @9 EARLY #0 first", "[0,15) v=4 @14 EARLY #0 first"]);
     h.element(4, 12);
     assert_eq!(
         h.panes(),
         [
-            "-[0,30) v=4 @14 EARLY #0 first",
-            "-[0,30) v=2 @29 EARLY #0 first",
+            "-[0,15) v=4 @14 EARLY #0 first",
+            "-[20,30) v=2 @29 EARLY #0 first",
             "[0,30) v=10 @29 EARLY #0 first"
         ]
     );
