@@ -39,3 +39,13 @@ pub mod prelude {
         Runner, RuntimeError, Sink, Source, TestStream, UserError, WatermarkStrategy, Window,
     };
 }
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// The examples of `docs/model.md`, compiled and run as doctests.
+#[doc = include_str!("../../../docs/model.md")]
+#[cfg(doctest)]
+pub struct ModelDocDoctests;
