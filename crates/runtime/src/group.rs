@@ -6,11 +6,12 @@ use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::{worker_for_key, Key};
 use crate::pcollection::PCollection;
+use crate::state::KeyedStateStore;
 use crate::time::{frontier_time, input_progress, FrontierTime};
 use millstream_model::{
     Admission, CombineFn, FiredPane, KeyState, TimeContext, Timestamp, ToList, WindowReducer, WindowedValue,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
@@ -23,36 +24,47 @@ pub type WithDropped<K, O, V> = (PCollection<(K, O)>, PCollection<(K, V)>);
 
 /// The state of one key in the grouping operator, with the timer and hold values last
 /// indexed for it (so they can be removed from the indexes when they change).
-struct Slot<K, A> {
-    key: K,
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "A: serde::Serialize", deserialize = "A: serde::de::DeserializeOwned"))]
+struct Slot<A> {
     state: KeyState<A>,
     event_timer: Option<Timestamp>,
     processing_timer: Option<Timestamp>,
     hold: Option<Timestamp>,
-    /// Touched since the indexes were last refreshed.
+    /// Touched since the indexes were last refreshed (not part of the state).
+    #[serde(skip)]
     dirty: bool,
 }
 
-/// All keys of one worker's share of a grouping, indexed by next timer and by hold.
+impl<A> Slot<A> {
+    fn new() -> Self {
+        Slot {
+            state: KeyState::default(),
+            event_timer: None,
+            processing_timer: None,
+            hold: None,
+            dirty: false,
+        }
+    }
+}
+
+/// All keys of one worker's share of a grouping: their reducer state in the keyed state
+/// store (by key group), indexed by next timer and by hold.
 struct Groups<K, V, C: CombineFn<V>> {
     reducer: WindowReducer<V, C>,
-    slots: Vec<Option<Slot<K, C::Accumulator>>>,
-    free: Vec<usize>,
-    by_key: HashMap<K, usize>,
-    event_timers: BTreeSet<(Timestamp, usize)>,
-    processing_timers: BTreeSet<(Timestamp, usize)>,
+    store: KeyedStateStore<K, Slot<C::Accumulator>>,
+    event_timers: BTreeSet<(Timestamp, K)>,
+    processing_timers: BTreeSet<(Timestamp, K)>,
     holds: BTreeMap<Timestamp, usize>,
-    /// Slots touched in this activation, refreshed once each at the end of a phase.
-    dirty: Vec<usize>,
+    /// Keys touched in this activation, refreshed once each at the end of a phase.
+    dirty: Vec<K>,
 }
 
 impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
-    fn new(reducer: WindowReducer<V, C>) -> Self {
+    fn new(reducer: WindowReducer<V, C>, key_groups: u32) -> Self {
         Groups {
             reducer,
-            slots: Vec::new(),
-            free: Vec::new(),
-            by_key: HashMap::new(),
+            store: KeyedStateStore::new(key_groups),
             event_timers: BTreeSet::new(),
             processing_timers: BTreeSet::new(),
             holds: BTreeMap::new(),
@@ -60,77 +72,49 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
         }
     }
 
-    /// Marks a slot for re-indexing (once per activation, not once per element).
-    fn touch(&mut self, i: usize) {
-        if let Some(slot) = self.slots[i].as_mut() {
+    /// Marks a key for re-indexing (once per activation, not once per element).
+    fn touch(&mut self, key: &K) {
+        if let Some(slot) = self.store.get_mut(key) {
             if !slot.dirty {
                 slot.dirty = true;
-                self.dirty.push(i);
+                self.dirty.push(key.clone());
             }
         }
     }
 
-    /// Re-indexes every touched slot.
+    /// Re-indexes every touched key.
     fn refresh_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        for &i in &dirty {
-            if let Some(slot) = self.slots[i].as_mut() {
-                slot.dirty = false;
-            }
-            self.refresh(i);
+        for key in &dirty {
+            self.refresh(key);
         }
         self.dirty = dirty;
         self.dirty.clear();
     }
 
-    fn slot_for(&mut self, key: &K) -> usize {
-        if let Some(&i) = self.by_key.get(key) {
-            return i;
-        }
-        let slot = Slot {
-            key: key.clone(),
-            state: KeyState::default(),
-            event_timer: None,
-            processing_timer: None,
-            hold: None,
-            dirty: false,
-        };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
-            }
-        };
-        self.by_key.insert(key.clone(), i);
-        i
-    }
-
-    /// Re-indexes a slot's timers and hold after the reducer touched it; frees it when
-    /// the key holds nothing.
-    fn refresh(&mut self, i: usize) {
-        let Some(slot) = self.slots[i].as_mut() else { return };
+    /// Re-indexes a key's timers and hold after the reducer touched it; drops its state
+    /// when it holds nothing.
+    fn refresh(&mut self, key: &K) {
+        let Some(slot) = self.store.get_mut(key) else { return };
+        slot.dirty = false;
         let et = self.reducer.next_event_time_timer(&slot.state);
         let pt = self.reducer.next_processing_time_timer(&slot.state);
         let hold = self.reducer.watermark_hold(&slot.state);
         if et != slot.event_timer {
             if let Some(old) = slot.event_timer {
-                self.event_timers.remove(&(old, i));
+                self.event_timers.remove(&(old, key.clone()));
             }
             if let Some(new) = et {
-                self.event_timers.insert((new, i));
+                self.event_timers.insert((new, key.clone()));
             }
             slot.event_timer = et;
         }
         if pt != slot.processing_timer {
             if let Some(old) = slot.processing_timer {
-                self.processing_timers.remove(&(old, i));
+                self.processing_timers.remove(&(old, key.clone()));
             }
             if let Some(new) = pt {
-                self.processing_timers.insert((new, i));
+                self.processing_timers.insert((new, key.clone()));
             }
             slot.processing_timer = pt;
         }
@@ -149,10 +133,7 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
             slot.hold = hold;
         }
         if et.is_none() && pt.is_none() && hold.is_none() && self.reducer.is_empty(&slot.state) {
-            let key = slot.key.clone();
-            self.by_key.remove(&key);
-            self.slots[i] = None;
-            self.free.push(i);
+            self.store.remove(key);
         }
     }
 
@@ -160,23 +141,25 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
         self.holds.keys().next().copied()
     }
 
-    /// Keys with a timer due at these times, in timer order.
-    fn due(&self, input_watermark: Timestamp, now: Timestamp) -> Vec<usize> {
+    /// Keys with a timer due at these times, in key order.
+    fn due(&self, input_watermark: Timestamp, now: Timestamp) -> Vec<K> {
         if input_watermark >= Timestamp::MAX {
             // Input complete: every key gets its final firing and clean-up.
-            return self.by_key.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
+            let mut all: Vec<K> = self.store.iter().map(|(k, _)| k.clone()).collect();
+            all.sort_unstable();
+            return all;
         }
-        let mut due: Vec<usize> = Vec::new();
-        for &(t, i) in &self.event_timers {
-            if t < input_watermark {
-                due.push(i);
+        let mut due: Vec<K> = Vec::new();
+        for (t, k) in &self.event_timers {
+            if *t < input_watermark {
+                due.push(k.clone());
             } else {
                 break;
             }
         }
-        for &(t, i) in &self.processing_timers {
-            if t <= now {
-                due.push(i);
+        for (t, k) in &self.processing_timers {
+            if *t <= now {
+                due.push(k.clone());
             } else {
                 break;
             }
@@ -226,7 +209,7 @@ where
         builder.build(move |mut caps| {
             let mut late_cap: Option<Capability<FrontierTime>> = caps.pop();
             let mut main_cap: Option<Capability<FrontierTime>> = caps.pop();
-            let mut groups: Groups<K, V, C> = Groups::new(reducer);
+            let mut groups: Groups<K, V, C> = Groups::new(reducer, key_groups);
             let mut fired: Vec<FiredPane<C::Output>> = Vec::new();
             let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
             let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
@@ -253,8 +236,10 @@ where
                 input.for_each(|_cap, data| {
                     for wv in data.drain(..) {
                         let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
-                        let i = groups.slot_for(&key);
-                        let Some(slot) = groups.slots[i].as_mut() else { continue };
+                        if groups.store.get(&key).is_none() {
+                            groups.store.get_or_insert_with(key.clone(), Slot::new);
+                        }
+                        let Some(slot) = groups.store.get_mut(&key) else { continue };
                         match groups.reducer.process_element(&mut slot.state, value, timestamp, window, &time, &mut fired)
                         {
                             Admission::Accepted => {}
@@ -270,16 +255,15 @@ where
                             }
                         }
                         emit(&key, &mut fired, &mut out_buf);
-                        groups.touch(i);
+                        groups.touch(&key);
                     }
                 });
                 groups.refresh_dirty();
-                for i in groups.due(input_watermark, now) {
-                    let Some(slot) = groups.slots[i].as_mut() else { continue };
+                for key in groups.due(input_watermark, now) {
+                    let Some(slot) = groups.store.get_mut(&key) else { continue };
                     groups.reducer.advance_time(&mut slot.state, &time, &mut fired);
-                    let key = slot.key.clone();
                     emit(&key, &mut fired, &mut out_buf);
-                    groups.touch(i);
+                    groups.touch(&key);
                 }
                 groups.refresh_dirty();
                 if !out_buf.is_empty() {
@@ -296,8 +280,8 @@ where
                 // release everything once the input is done and no key holds state.
                 match input_epoch {
                     None => {
-                        if !groups.by_key.is_empty() {
-                            tracing::warn!(step = %step, keys = groups.by_key.len(), "state left after input completed");
+                        if !groups.store.is_empty() {
+                            tracing::warn!(step = %step, keys = groups.store.len(), "state left after input completed");
                         }
                         main_cap = None;
                         late_cap = None;

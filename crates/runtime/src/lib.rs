@@ -38,6 +38,7 @@ pub mod runner;
 pub mod side_input;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod test_stream;
 pub mod time;
 pub mod transforms;
