@@ -1,5 +1,6 @@
 //! What every operator of a running job shares: the clock, counters, errors, cancellation.
 
+use crate::checkpoint::Coordinator;
 use crate::clock::{ManualClock, SharedClock};
 use crate::error::RuntimeError;
 use std::any::{Any, TypeId};
@@ -14,6 +15,8 @@ pub struct JobContext {
     pub clock: SharedClock,
     /// The same clock when it is manual (TestStream moves it).
     pub manual_clock: Option<ManualClock>,
+    /// The checkpoint coordinator, when the job checkpoints.
+    pub(crate) checkpoints: Option<Arc<Coordinator>>,
     /// Number of worker threads.
     pub workers: usize,
     /// Number of key groups (maximum parallelism).
@@ -35,6 +38,7 @@ impl JobContext {
         JobContext {
             clock,
             manual_clock,
+            checkpoints: None,
             workers,
             key_groups,
             cancelled: cancel.flag.clone(),
@@ -47,6 +51,13 @@ impl JobContext {
     /// Asks sources to stop reading; what was read still flows through and windows flush.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the job failed: operators then stop without flushing windows or
+    /// committing output, so that a restart from the last checkpoint sees nothing of
+    /// the failed attempt.
+    pub fn is_failed(&self) -> bool {
+        !self.errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 
     /// Whether the job was asked to stop.

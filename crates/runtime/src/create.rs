@@ -29,6 +29,22 @@ impl<T: Element> Source<T> for CreateSource<T> {
     fn watermarks(&self) -> WatermarkStrategy {
         WatermarkStrategy::from_source()
     }
+    fn reopen(
+        &self,
+        partition: usize,
+        partitions: usize,
+        position: &[u8],
+    ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        let next: usize = bincode::deserialize(position)
+            .map_err(|e| SourceError::new(format!("partition {partition}"), format!("bad position: {e}")))?;
+        if next % partitions.max(1) != partition % partitions.max(1) {
+            return Err(SourceError::new(
+                format!("partition {partition}"),
+                "position belongs to another partition",
+            ));
+        }
+        Ok(Box::new(CreateReader { elements: self.elements.clone(), next, step: partitions }))
+    }
 }
 
 impl<T: Element> SourceReader<T> for CreateReader<T> {
@@ -47,6 +63,9 @@ impl<T: Element> SourceReader<T> for CreateReader<T> {
     }
     fn position(&self) -> String {
         format!("element {}", self.next)
+    }
+    fn checkpoint_position(&self) -> Option<Vec<u8>> {
+        bincode::serialize(&self.next).ok()
     }
 }
 

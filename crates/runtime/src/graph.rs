@@ -61,6 +61,9 @@ pub(crate) type BuildFn =
 pub(crate) struct Node {
     pub(crate) name: String,
     pub(crate) kind: NodeKind,
+    /// Whether each instance of the node takes part in checkpoints (acknowledges
+    /// every epoch).
+    pub(crate) checkpointed: bool,
     pub(crate) inputs: Vec<PortRef>,
     pub(crate) build: Arc<BuildFn>,
 }
@@ -139,8 +142,16 @@ impl Pipeline {
         if *count > 1 {
             full = format!("{full}#{count}");
         }
-        g.nodes.push(Node { name: full, kind, inputs, build });
+        let checkpointed = matches!(kind, NodeKind::Source | NodeKind::GroupByKey | NodeKind::Combine);
+        g.nodes.push(Node { name: full, kind, inputs, checkpointed, build });
         g.nodes.len() - 1
+    }
+
+    /// Marks a node as not taking part in checkpoints (for example TestStream).
+    pub(crate) fn exclude_from_checkpoints(&self, node: NodeId) {
+        if let Some(n) = self.lock().nodes.get_mut(node) {
+            n.checkpointed = false;
+        }
     }
 
     pub(crate) fn enter_scope(&self, name: &str) {

@@ -1,6 +1,7 @@
 //! GroupByKey and Combine.perKey: the operator that groups by key and window, runs the
 //! reducer (windows, triggers, panes) per key, and holds the output watermark.
 
+use crate::checkpoint::KeyedCheckpointing;
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
@@ -14,6 +15,7 @@ use millstream_model::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -80,6 +82,22 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
                 self.dirty.push(key.clone());
             }
         }
+    }
+
+    /// Re-indexes every key (after a restore: the timer and hold indexes are not saved).
+    fn reindex_all(&mut self) {
+        let keys: Vec<K> = self.store.iter().map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            if let Some(slot) = self.store.get_mut(&key) {
+                slot.event_timer = None;
+                slot.processing_timer = None;
+                slot.hold = None;
+            }
+            self.touch(&key);
+        }
+        self.refresh_dirty();
+        // Restored groups are as committed: not changed.
+        self.store.take_changed_groups();
     }
 
     /// Re-indexes every touched key.
@@ -193,6 +211,7 @@ where
         let job = t.job.clone();
         let step = t.name(node).to_owned();
         let (workers, key_groups) = (job.workers, job.key_groups);
+        let worker = t.scope.index();
         let exchange = Exchange::new(move |wv: &WindowedValue<(K, V)>| {
             worker_for_key(&wv.value.0, key_groups, workers) as u64
         });
@@ -214,14 +233,39 @@ where
             let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
             let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
             let clock = job.clock.clone();
+            let mut stash: BTreeMap<u64, Vec<Vec<WindowedValue<(K, V)>>>> = BTreeMap::new();
+            let mut checkpointing = job
+                .checkpoints
+                .as_ref()
+                .map(|c| KeyedCheckpointing::new(c.clone(), &step, worker, workers, key_groups));
+            if let Some(ck) = &checkpointing {
+                match ck.restore(&mut groups.store) {
+                    Ok(_) => groups.reindex_all(),
+                    Err(message) => {
+                        job.fail(RuntimeError::Translation(format!("{step}: cannot restore state: {message}")))
+                    }
+                }
+            }
             move |frontiers| {
                 let (input_watermark, input_epoch) = input_progress(&frontiers[0]);
                 let now = clock.now();
+                // Arrivals wait by epoch: an epoch's records are processed only once every
+                // earlier epoch is complete here, so each snapshot cuts between epochs.
+                input.for_each(|cap, data| {
+                    let epoch = cap.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
+                    stash.entry(epoch).or_default().push(std::mem::take(data));
+                });
                 let Some(cap) = main_cap.as_ref() else {
-                    // Finished: drain anything that still arrives (nothing should).
-                    input.for_each(|_, data| data.clear());
+                    stash.clear();
                     return;
                 };
+                if job.is_failed() {
+                    // Stop without flushing: a restart resumes from the last checkpoint.
+                    stash.clear();
+                    main_cap = None;
+                    late_cap = None;
+                    return;
+                }
                 // Beam's output watermark: the input watermark held back by watermark holds
                 // and by pending event-time timers (an end-of-window timer not yet fired
                 // keeps that window's panes from being late), never behind what was
@@ -233,31 +277,60 @@ where
                     .fold(input_watermark, Timestamp::min);
                 let output_watermark = held.max(pending);
                 let time = TimeContext { input_watermark, output_watermark, processing_time: now };
-                input.for_each(|_cap, data| {
-                    for wv in data.drain(..) {
-                        let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
-                        if groups.store.get(&key).is_none() {
-                            groups.store.get_or_insert_with(key.clone(), Slot::new);
-                        }
-                        let Some(slot) = groups.store.get_mut(&key) else { continue };
-                        match groups.reducer.process_element(&mut slot.state, value, timestamp, window, &time, &mut fired)
-                        {
-                            Admission::Accepted => {}
-                            Admission::TooLate(value) => {
-                                dropped_counter.fetch_add(1, Ordering::Relaxed);
-                                late_buf.push(WindowedValue {
-                                    value: (key.clone(), value),
-                                    timestamp,
-                                    window,
-                                    pane: Default::default(),
-                                    retraction: false,
-                                });
-                            }
-                        }
-                        emit(&key, &mut fired, &mut out_buf);
-                        groups.touch(&key);
+                let current = input_epoch.unwrap_or(u64::MAX);
+                while let Some(entry) = stash.first_entry() {
+                    let epoch = *entry.key();
+                    if epoch > current {
+                        break;
                     }
-                });
+                    if let Some(ck) = checkpointing.as_mut() {
+                        if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut groups) {
+                            job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
+                        }
+                    }
+                    for mut data in entry.remove() {
+                        for wv in data.drain(..) {
+                            let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
+                            if groups.store.get(&key).is_none() {
+                                groups.store.get_or_insert_with(key.clone(), Slot::new);
+                            }
+                            let Some(slot) = groups.store.get_mut(&key) else { continue };
+                            match groups.reducer.process_element(
+                                &mut slot.state,
+                                value,
+                                timestamp,
+                                window,
+                                &time,
+                                &mut fired,
+                            ) {
+                                Admission::Accepted => {}
+                                Admission::TooLate(value) => {
+                                    dropped_counter.fetch_add(1, Ordering::Relaxed);
+                                    late_buf.push(WindowedValue {
+                                        value: (key.clone(), value),
+                                        timestamp,
+                                        window,
+                                        pane: Default::default(),
+                                        retraction: false,
+                                    });
+                                }
+                            }
+                            emit(&key, &mut fired, &mut out_buf);
+                            groups.touch(&key);
+                        }
+                    }
+                    // What these records caused belongs to their epoch.
+                    let at = frontier_time(epoch.max(cap.time().outer), held);
+                    send(&mut main_out, cap, &at, &mut out_buf);
+                    if let Some(late) = late_cap.as_ref() {
+                        send(&mut late_out, late, &at, &mut late_buf);
+                    }
+                }
+                if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
+                    if let Err(message) = snapshot_through(ck, done.saturating_sub(1), &mut groups) {
+                        job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
+                    }
+                }
                 groups.refresh_dirty();
                 for key in groups.due(input_watermark, now) {
                     let Some(slot) = groups.store.get_mut(&key) else { continue };
@@ -266,16 +339,8 @@ where
                     groups.touch(&key);
                 }
                 groups.refresh_dirty();
-                if !out_buf.is_empty() {
-                    main_out.activate().session(cap).give_container(&mut out_buf);
-                    out_buf.clear();
-                }
-                if let Some(late) = late_cap.as_ref() {
-                    if !late_buf.is_empty() {
-                        late_out.activate().session(late).give_container(&mut late_buf);
-                        late_buf.clear();
-                    }
-                }
+                let at = frontier_time(input_epoch.unwrap_or(cap.time().outer).max(cap.time().outer), held);
+                send(&mut main_out, cap, &at, &mut out_buf);
                 // Hold the output at min(input watermark, holds), in the input's epoch;
                 // release everything once the input is done and no key holds state.
                 match input_epoch {
@@ -286,8 +351,7 @@ where
                         main_cap = None;
                         late_cap = None;
                     }
-                    _ => {
-                        let epoch = input_epoch.unwrap_or(cap.time().outer);
+                    Some(epoch) => {
                         let hold = groups.min_hold().map_or(input_watermark, |h| h.min(input_watermark));
                         let inner = hold.max(output_watermark);
                         let next = frontier_time(epoch.max(cap.time().outer), inner);
@@ -316,6 +380,38 @@ where
         PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 0 }, grouped_strategy),
         PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 1 }, strategy),
     )
+}
+
+/// Sends a buffer at time `at` (at or after `cap`).
+fn send<T: Clone + 'static>(
+    output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<T>>>>,
+    cap: &Capability<FrontierTime>,
+    at: &FrontierTime,
+    buffer: &mut Vec<WindowedValue<T>>,
+) {
+    if buffer.is_empty() {
+        return;
+    }
+    if cap.time() == at {
+        output.activate().session(cap).give_container(buffer);
+    } else {
+        let delayed = cap.delayed(at);
+        output.activate().session(&delayed).give_container(buffer);
+    }
+    buffer.clear();
+}
+
+/// Snapshots every epoch after the last snapshot up to `upto`.
+fn snapshot_through<K: Key, V, C: CombineFn<V>>(
+    ck: &mut KeyedCheckpointing,
+    upto: u64,
+    groups: &mut Groups<K, V, C>,
+) -> Result<(), String> {
+    while ck.last_epoch < upto {
+        let epoch = ck.last_epoch + 1;
+        ck.snapshot(epoch, &mut groups.store)?;
+    }
+    Ok(())
 }
 
 fn emit<K: Clone, O>(key: &K, fired: &mut Vec<FiredPane<O>>, out: &mut Vec<WindowedValue<(K, O)>>) {

@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod clock;
 pub mod collect;
 pub mod context;
@@ -44,6 +45,7 @@ pub mod time;
 pub mod transforms;
 pub mod window_into;
 
+pub use checkpoint::CheckpointConfig;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use collect::{Collected, PAssert};
 pub use context::CancelHandle;

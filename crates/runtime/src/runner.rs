@@ -1,5 +1,6 @@
 //! [`Runner`]: executes a pipeline on timely dataflow worker threads.
 
+use crate::checkpoint::{CheckpointConfig, Coordinator};
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::context::{CancelHandle, JobContext};
 use crate::error::RuntimeError;
@@ -19,6 +20,7 @@ pub struct Runner {
     key_groups: u32,
     clock: Option<SharedClock>,
     cancel: CancelHandle,
+    checkpointing: Option<CheckpointConfig>,
 }
 
 impl Default for Runner {
@@ -50,7 +52,13 @@ impl Runner {
     /// A runner with one worker per core.
     pub fn new() -> Self {
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Runner { workers, key_groups: DEFAULT_KEY_GROUPS, clock: None, cancel: CancelHandle::new() }
+        Runner {
+            workers,
+            key_groups: DEFAULT_KEY_GROUPS,
+            clock: None,
+            cancel: CancelHandle::new(),
+            checkpointing: None,
+        }
     }
 
     /// Sets the number of worker threads.
@@ -71,6 +79,13 @@ impl Runner {
         self
     }
 
+    /// Takes consistent checkpoints as `config` says, and resumes from the newest complete
+    /// one found in its store.
+    pub fn checkpointing(mut self, config: CheckpointConfig) -> Self {
+        self.checkpointing = Some(config);
+        self
+    }
+
     /// A handle that stops the job when cancelled (sources finish, windows flush).
     pub fn cancel_handle(&self) -> CancelHandle {
         self.cancel.clone()
@@ -79,11 +94,12 @@ impl Runner {
     /// Runs the pipeline to completion: until every source is exhausted (or the job is
     /// cancelled) and all its data has been processed. Then checks its assertions.
     pub fn run(&self, pipeline: &Pipeline) -> Result<PipelineResult, RuntimeError> {
-        let (builds, names, manual) = {
+        let (builds, names, manual, participants) = {
             let g = pipeline.lock();
             let builds: Vec<_> = g.nodes.iter().map(|n| n.build.clone()).collect();
             let names: Vec<_> = g.nodes.iter().map(|n| n.name.clone()).collect();
-            (builds, names, g.uses_manual_clock)
+            let participants = g.nodes.iter().filter(|n| n.checkpointed).count();
+            (builds, names, g.uses_manual_clock, participants)
         };
         if self.workers > self.key_groups as usize {
             return Err(RuntimeError::Config(format!(
@@ -99,7 +115,26 @@ impl Runner {
             }
             (None, false) => (Arc::new(SystemClock), None),
         };
-        let job = Arc::new(JobContext::new(clock, manual_clock, self.workers, self.key_groups, &self.cancel));
+        let mut job = JobContext::new(clock, manual_clock, self.workers, self.key_groups, &self.cancel);
+        if let Some(config) = &self.checkpointing {
+            let coordinator = Coordinator::new(
+                config.clone(),
+                participants * self.workers,
+                self.key_groups,
+                self.workers as u32,
+            )
+            .map_err(|e| RuntimeError::Config(format!("checkpoint store: {e}")))?;
+            if let Some(m) = &coordinator.restored {
+                if m.key_groups != self.key_groups {
+                    return Err(RuntimeError::Config(format!(
+                        "checkpoint {} was taken with {} key groups, the job has {}",
+                        m.id, m.key_groups, self.key_groups
+                    )));
+                }
+            }
+            job.checkpoints = Some(Arc::new(coordinator));
+        }
+        let job = Arc::new(job);
         let worker_job = job.clone();
         let config = timely::Config::process(self.workers);
         let guards = timely::execute(config, move |worker| {

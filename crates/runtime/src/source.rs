@@ -6,11 +6,13 @@
 //! the minimum over its partitions that are not idle, and the pipeline's is the minimum
 //! over workers (timely's frontier).
 
+use crate::checkpoint::{Coordinator, StoredPosition};
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, Pipeline, PortRef, Translation};
 use crate::pcollection::PCollection;
 use crate::time::{frontier_time, FrontierTime};
+use millstream_checkpoint::{BlobName, StatePart};
 use millstream_model::{Duration, Timestamp, WindowedValue, WindowingStrategy};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -65,6 +67,12 @@ pub trait SourceReader<T>: Send {
     /// A description of the reader's position (file and line, offset), for messages.
     fn position(&self) -> String {
         String::new()
+    }
+
+    /// The position to resume from after everything read so far, for checkpoints; `None`
+    /// when the partition cannot be replayed (then the job cannot checkpoint).
+    fn checkpoint_position(&self) -> Option<Vec<u8>> {
+        None
     }
 }
 
@@ -122,6 +130,18 @@ pub trait Source<T>: Send + Sync + 'static {
     fn watermarks(&self) -> WatermarkStrategy {
         WatermarkStrategy::in_order()
     }
+
+    /// Opens partition `partition` at a position its reader reported in
+    /// [`SourceReader::checkpoint_position`] (after a restore).
+    fn reopen(
+        &self,
+        partition: usize,
+        partitions: usize,
+        position: &[u8],
+    ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        let _ = (partition, partitions, position);
+        Err(SourceError::new(format!("partition {partition}"), "this source cannot resume from a checkpoint"))
+    }
 }
 
 /// The shared view of every partition's watermark, so that a worker whose partitions are
@@ -151,13 +171,80 @@ impl WatermarkBoard {
 
 struct PartitionReader<T> {
     index: usize,
-    reader: Box<dyn SourceReader<T>>,
+    /// `None` once restored as finished.
+    reader: Option<Box<dyn SourceReader<T>>>,
     max_timestamp: Option<Timestamp>,
     last_data: Timestamp,
     finished: bool,
 }
 
 const READ_BATCH: usize = 1024;
+
+fn partition_blob(step: &str, partition: usize) -> BlobName {
+    BlobName { operator: step.to_owned(), part: StatePart::SourcePartition(partition as u32) }
+}
+
+/// A source instance's side of checkpointing: it ends an epoch every interval,
+/// recording its partitions' positions at that cut.
+struct EpochClock {
+    coordinator: Arc<Coordinator>,
+    step: String,
+    /// The epoch records are currently emitted in.
+    epoch: u64,
+    next_at: std::time::Instant,
+}
+
+impl EpochClock {
+    fn new(coordinator: Arc<Coordinator>, step: &str) -> Self {
+        let next_at = std::time::Instant::now() + coordinator.interval().to_std();
+        EpochClock { epoch: coordinator.first_epoch(), coordinator, step: step.to_owned(), next_at }
+    }
+
+    fn due(&self) -> bool {
+        std::time::Instant::now() >= self.next_at
+    }
+
+    fn millis_until_due(&self) -> i64 {
+        self.next_at.saturating_duration_since(std::time::Instant::now()).as_millis() as i64
+    }
+
+    fn stored<T>(r: &PartitionReader<T>) -> Result<StoredPosition, String> {
+        if r.finished {
+            return Ok(StoredPosition::Finished);
+        }
+        match r.reader.as_ref().and_then(|x| x.checkpoint_position()) {
+            Some(p) => Ok(StoredPosition::At(p)),
+            None => Err(format!("partition {} cannot be replayed, so it cannot be checkpointed", r.index)),
+        }
+    }
+
+    /// Records every partition's position as the end of the current epoch, then starts
+    /// the next.
+    fn end_epoch<T>(&mut self, readers: &[PartitionReader<T>]) -> Result<(), String> {
+        for r in readers {
+            let bytes = bincode::serialize(&Self::stored(r)?).map_err(|e| e.to_string())?;
+            self.coordinator.write(self.epoch, partition_blob(&self.step, r.index), &bytes)?;
+        }
+        self.coordinator.ack(self.epoch);
+        self.epoch += 1;
+        self.next_at = std::time::Instant::now() + self.coordinator.interval().to_std();
+        Ok(())
+    }
+
+    /// All partitions are exhausted: their final positions stand for every later epoch.
+    fn retire<T>(&mut self, readers: &[PartitionReader<T>]) {
+        let mut last = Vec::new();
+        for r in readers {
+            let name = partition_blob(&self.step, r.index);
+            let bytes = bincode::serialize(&StoredPosition::Finished).unwrap_or_default();
+            match self.coordinator.write(self.epoch, name.clone(), &bytes) {
+                Ok(file) => last.push((name, file)),
+                Err(e) => tracing::warn!(error = %e, "could not record a finished partition"),
+            }
+        }
+        self.coordinator.retire(last);
+    }
+}
 
 impl Pipeline {
     /// Reads a source. Elements start in the global window.
@@ -173,18 +260,45 @@ impl Pipeline {
             let strategy = source.watermarks();
             // One board per source per run, shared by the workers.
             let board: Arc<WatermarkBoard> = job.shared(node, WatermarkBoard::default);
+            let checkpoints = job.checkpoints.clone();
             let mut readers = Vec::new();
             for p in (0..partitions).filter(|p| p % workers == index) {
-                let reader = source.open(p, partitions).map_err(fail)?;
+                let stored = match &checkpoints {
+                    Some(c) => c
+                        .restored_blob(&partition_blob(&step, p))
+                        .map_err(|m| fail(SourceError::new(format!("partition {p}"), m)))?
+                        .map(|b| bincode::deserialize::<StoredPosition>(&b))
+                        .transpose()
+                        .map_err(|e| {
+                            fail(SourceError::new(
+                                format!("partition {p}"),
+                                format!("bad stored position: {e}"),
+                            ))
+                        })?,
+                    None => None,
+                };
+                let (reader, finished) = match stored {
+                    Some(StoredPosition::Finished) => (None, true),
+                    Some(StoredPosition::At(position)) => {
+                        (Some(source.reopen(p, partitions, &position).map_err(fail)?), false)
+                    }
+                    None => (Some(source.open(p, partitions).map_err(fail)?), false),
+                };
                 readers.push(PartitionReader {
                     index: p,
                     reader,
                     max_timestamp: None,
                     last_data: job.clock.now(),
-                    finished: false,
+                    finished,
                 });
-                board.publish(p, partitions, Timestamp::MIN, true);
+                board.publish(
+                    p,
+                    partitions,
+                    if finished { Timestamp::MAX } else { Timestamp::MIN },
+                    !finished,
+                );
             }
+            let mut epochs = checkpoints.as_ref().map(|c| EpochClock::new(c.clone(), &step));
             let scope = t.scope;
             let stream = timely_source(t.scope, &step.clone(), move |cap: Capability<FrontierTime>, info| {
                 let activator = scope.activator_for(info.address);
@@ -194,6 +308,9 @@ impl Pipeline {
                 let mut batch: Vec<WindowedValue<T>> = Vec::with_capacity(READ_BATCH);
                 let job = job.clone();
                 let step = step.clone();
+                if let (Some(c), Some(ep)) = (cap.as_mut(), epochs.as_ref()) {
+                    c.downgrade(&frontier_time(ep.epoch, Timestamp::MIN));
+                }
                 move |output| {
                     let Some(c) = cap.as_mut() else { return };
                     let now = job.clock.now();
@@ -206,7 +323,11 @@ impl Pipeline {
                             continue;
                         }
                         records.clear();
-                        match r.reader.read(&mut records, READ_BATCH) {
+                        let Some(reader) = r.reader.as_mut() else {
+                            r.finished = true;
+                            continue;
+                        };
+                        match reader.read(&mut records, READ_BATCH) {
                             Ok(status) => {
                                 if status == ReadStatus::Finished {
                                     r.finished = true;
@@ -247,7 +368,9 @@ impl Pipeline {
                             WatermarkKind::BoundedOutOfOrderness(b) => {
                                 r.max_timestamp.map_or(Timestamp::MIN, |m| m - b)
                             }
-                            WatermarkKind::FromSource => r.reader.watermark().unwrap_or(Timestamp::MIN),
+                            WatermarkKind::FromSource => {
+                                r.reader.as_ref().and_then(|x| x.watermark()).unwrap_or(Timestamp::MIN)
+                            }
                         };
                         let idle = strategy.idle_timeout.is_some_and(|timeout| now - r.last_data >= timeout);
                         board.publish(r.index, partitions, mark, !idle);
@@ -256,8 +379,27 @@ impl Pipeline {
                         }
                     }
                     if readers.iter().all(|r| r.finished) {
+                        // Exhausted for good (not stopped): the final positions stand for
+                        // every later checkpoint.
+                        if let Some(ep) = epochs.as_mut() {
+                            if !job.is_failed() && !cancelled {
+                                ep.retire(&readers);
+                            }
+                        }
                         cap = None;
                         return;
+                    }
+                    // End the epoch at this cut: every record emitted so far belongs to it.
+                    if let Some(ep) = epochs.as_mut() {
+                        if ep.due() {
+                            match ep.end_epoch(&readers) {
+                                Ok(()) => c.downgrade(&frontier_time(ep.epoch, Timestamp(c.time().inner))),
+                                Err(message) => job.fail(RuntimeError::Source {
+                                    source_name: step.clone(),
+                                    message: format!("checkpoint: {message}"),
+                                }),
+                            }
+                        }
                     }
                     let mark = worker_mark.or_else(|| board.global()).unwrap_or(watermark);
                     // Watermarks never go back, even when an idle partition wakes up behind.
@@ -269,7 +411,8 @@ impl Pipeline {
                     if any_data {
                         activator.activate();
                     } else {
-                        activator.activate_after(std::time::Duration::from_millis(5));
+                        let wait = epochs.as_ref().map_or(5, |ep| ep.millis_until_due().clamp(0, 5));
+                        activator.activate_after(std::time::Duration::from_millis(wait as u64));
                     }
                 }
             });

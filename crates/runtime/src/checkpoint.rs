@@ -1,0 +1,355 @@
+//! Consistent checkpoints: the coordinator that gathers every operator's snapshot for an
+//! epoch and writes the checkpoint's manifest once all are in.
+//!
+//! Sources end an epoch every checkpoint interval (their frontier time's outer
+//! coordinate), recording their partitions' positions at that cut. Every stateful
+//! operator snapshots its changed key groups when its input frontier passes the epoch,
+//! having processed exactly the records of that epoch and before any later one (records
+//! of later epochs that arrive early wait). When every participant has acknowledged an
+//! epoch, the coordinator commits the manifest: the checkpoint exists from then on.
+//! Checkpoints never wait for event time: an epoch can end at any watermark.
+
+use millstream_checkpoint::{
+    BlobName, CheckpointKind, CheckpointStore, CheckpointWriter, FileRef, Manifest, StatePart,
+};
+use millstream_model::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How a job checkpoints and restores.
+#[derive(Clone)]
+pub struct CheckpointConfig {
+    /// Where checkpoints go.
+    pub store: CheckpointStore,
+    /// How often sources end an epoch (default 5 s).
+    pub interval: Duration,
+    /// How many complete checkpoints to keep (default 3).
+    pub retain: usize,
+    /// Whether to resume from the newest complete checkpoint found in the store.
+    pub restore_latest: bool,
+}
+
+impl CheckpointConfig {
+    /// Checkpoints to `store` every 5 seconds, keeping 3, resuming from the newest.
+    pub fn new(store: CheckpointStore) -> Self {
+        CheckpointConfig { store, interval: Duration::from_secs(5), retain: 3, restore_latest: true }
+    }
+
+    /// Sets the checkpoint interval.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets how many complete checkpoints are kept.
+    pub fn retain(mut self, n: usize) -> Self {
+        self.retain = n.max(1);
+        self
+    }
+}
+
+impl std::fmt::Debug for CheckpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointConfig")
+            .field("interval", &self.interval)
+            .field("retain", &self.retain)
+            .finish()
+    }
+}
+
+struct Pending {
+    writer: Option<CheckpointWriter>,
+    acks: usize,
+}
+
+/// Shared by all workers of a job: collects snapshots per epoch and commits manifests.
+pub(crate) struct Coordinator {
+    config: CheckpointConfig,
+    /// Participant instances (stateful operators and sources, times workers).
+    expected: usize,
+    key_groups: u32,
+    workers: u32,
+    pending: Mutex<BTreeMap<u64, Pending>>,
+    /// Participants that finished: they count as acknowledging every later epoch, with
+    /// their last blobs carried into every later manifest.
+    retired: Mutex<(usize, BTreeMap<BlobName, FileRef>)>,
+    /// The newest committed manifest (restored or written by this run).
+    committed: Mutex<Option<Arc<Manifest>>>,
+    committed_epoch: AtomicU64,
+    /// The checkpoint this run started from.
+    pub(crate) restored: Option<Arc<Manifest>>,
+}
+
+/// Epoch 0 is "nothing committed"; checkpoint ids start at 1.
+pub(crate) const NO_EPOCH: u64 = 0;
+
+impl Coordinator {
+    pub(crate) fn new(
+        config: CheckpointConfig,
+        expected: usize,
+        key_groups: u32,
+        workers: u32,
+    ) -> Result<Self, millstream_checkpoint::CheckpointError> {
+        let restored =
+            if config.restore_latest { config.store.latest_complete()?.map(Arc::new) } else { None };
+        if let Some(m) = &restored {
+            tracing::info!(checkpoint = m.id, "restoring from checkpoint");
+        }
+        let epoch = restored.as_ref().map_or(NO_EPOCH, |m| m.id);
+        Ok(Coordinator {
+            config,
+            expected,
+            key_groups,
+            workers,
+            pending: Mutex::new(BTreeMap::new()),
+            retired: Mutex::new((0, BTreeMap::new())),
+            committed: Mutex::new(restored.clone()),
+            committed_epoch: AtomicU64::new(epoch),
+            restored,
+        })
+    }
+
+    /// The checkpoint interval.
+    pub(crate) fn interval(&self) -> Duration {
+        self.config.interval
+    }
+
+    /// The first epoch of this run: after the restored checkpoint's.
+    pub(crate) fn first_epoch(&self) -> u64 {
+        self.restored.as_ref().map_or(NO_EPOCH, |m| m.id) + 1
+    }
+
+    /// The newest committed epoch (for sinks that publish on commit).
+    pub(crate) fn committed_epoch(&self) -> u64 {
+        self.committed_epoch.load(Ordering::SeqCst)
+    }
+
+    /// The newest committed manifest's file for `name`, to reuse when unchanged.
+    pub(crate) fn committed_file(&self, name: &BlobName) -> Option<FileRef> {
+        let c = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+        c.as_ref().and_then(|m| m.entries.get(name).cloned())
+    }
+
+    /// Writes one blob of epoch `epoch`'s checkpoint.
+    pub(crate) fn write(&self, epoch: u64, name: BlobName, bytes: &[u8]) -> Result<FileRef, String> {
+        self.with_writer(epoch, |w| w.write(name, bytes).map_err(|e| e.to_string()))
+    }
+
+    /// Points epoch `epoch`'s checkpoint at an unchanged blob of an earlier one.
+    pub(crate) fn reuse(&self, epoch: u64, name: BlobName, file: FileRef) {
+        let _ = self.with_writer(epoch, |w| {
+            w.reuse(name, file);
+            Ok(())
+        });
+    }
+
+    fn with_writer<R>(
+        &self,
+        epoch: u64,
+        f: impl FnOnce(&CheckpointWriter) -> Result<R, String>,
+    ) -> Result<R, String> {
+        // Writers are created under the lock, but blobs are written outside it would be
+        // nicer; the writer itself is thread-safe, so hold the map lock only to find it.
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = p.entry(epoch).or_insert_with(|| Pending {
+            writer: Some(self.config.store.begin(epoch, CheckpointKind::Checkpoint)),
+            acks: 0,
+        });
+        match entry.writer.as_ref() {
+            Some(w) => f(w),
+            None => Err(format!("checkpoint {epoch} is already committed")),
+        }
+    }
+
+    /// One participant has written everything it has for `epoch`.
+    pub(crate) fn ack(&self, epoch: u64) {
+        let ready = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = p.entry(epoch).or_insert_with(|| Pending {
+                writer: Some(self.config.store.begin(epoch, CheckpointKind::Checkpoint)),
+                acks: 0,
+            });
+            entry.acks += 1;
+            let retired = self.retired.lock().unwrap_or_else(|e| e.into_inner()).0;
+            if entry.acks + retired >= self.expected {
+                let writer = entry.writer.take();
+                // Older epochs that never completed (a participant skipped them) are
+                // abandoned; their files are cleaned up by retention.
+                let newer = p.split_off(&(epoch + 1));
+                *p = newer;
+                writer
+            } else {
+                None
+            }
+        };
+        if let Some(writer) = ready {
+            self.commit(epoch, writer);
+        }
+    }
+
+    /// A participant finished for good; its last blobs stand for it from now on.
+    pub(crate) fn retire(&self, last_blobs: Vec<(BlobName, FileRef)>) {
+        let mut r = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        r.0 += 1;
+        r.1.extend(last_blobs);
+    }
+
+    fn commit(&self, epoch: u64, writer: CheckpointWriter) {
+        let carried: Vec<(BlobName, FileRef)> = {
+            let r = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+            r.1.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        for (name, file) in carried {
+            writer.reuse(name, file);
+        }
+        let started = std::time::Instant::now();
+        match writer.commit(self.key_groups, self.workers, BTreeMap::new()) {
+            Ok(manifest) => {
+                tracing::info!(
+                    checkpoint = epoch,
+                    files = manifest.entries.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "checkpoint complete"
+                );
+                *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(manifest));
+                self.committed_epoch.fetch_max(epoch, Ordering::SeqCst);
+                if let Err(e) = self.config.store.retain_last(self.config.retain) {
+                    tracing::warn!(error = %e, "could not remove old checkpoints");
+                }
+            }
+            Err(e) => tracing::warn!(checkpoint = epoch, error = %e, "checkpoint could not be committed"),
+        }
+    }
+
+    /// The restored manifest's blob for `name`, read and verified.
+    pub(crate) fn restored_blob(&self, name: &BlobName) -> Result<Option<Vec<u8>>, String> {
+        let Some(m) = &self.restored else { return Ok(None) };
+        let Some(file) = m.entries.get(name) else { return Ok(None) };
+        self.config.store.read(file).map(Some).map_err(|e| e.to_string())
+    }
+
+    /// Key groups of `operator` present in the restored checkpoint.
+    pub(crate) fn restored_key_groups(&self, operator: &str) -> BTreeSet<u32> {
+        let Some(m) = &self.restored else { return BTreeSet::new() };
+        m.entries
+            .keys()
+            .filter(|n| n.operator == operator)
+            .filter_map(|n| match n.part {
+                StatePart::KeyGroup(g) => Some(g),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The checkpointing side of one keyed operator instance: which key groups changed
+/// since the last committed checkpoint, and writing them (reusing the committed files of
+/// the others) at each epoch.
+pub(crate) struct KeyedCheckpointing {
+    coordinator: Arc<Coordinator>,
+    operator: String,
+    worker: usize,
+    workers: usize,
+    key_groups: u32,
+    /// Key groups changed at each snapshot not yet covered by a committed checkpoint.
+    history: BTreeMap<u64, BTreeSet<u32>>,
+    /// The last epoch snapshotted.
+    pub(crate) last_epoch: u64,
+}
+
+impl KeyedCheckpointing {
+    pub(crate) fn new(
+        coordinator: Arc<Coordinator>,
+        operator: &str,
+        worker: usize,
+        workers: usize,
+        key_groups: u32,
+    ) -> Self {
+        let last_epoch = coordinator.first_epoch() - 1;
+        KeyedCheckpointing {
+            coordinator,
+            operator: operator.to_owned(),
+            worker,
+            workers,
+            key_groups,
+            history: BTreeMap::new(),
+            last_epoch,
+        }
+    }
+
+    fn owned(&self, group: u32) -> bool {
+        crate::key::worker_for_key_group(group, self.key_groups, self.workers) == self.worker
+    }
+
+    /// Loads this worker's key groups from the restored checkpoint, if any.
+    pub(crate) fn restore<K, S>(
+        &self,
+        store: &mut crate::state::KeyedStateStore<K, S>,
+    ) -> Result<usize, String>
+    where
+        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
+        S: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut restored = 0;
+        for group in self.coordinator.restored_key_groups(&self.operator) {
+            if !self.owned(group) {
+                continue;
+            }
+            let name = BlobName { operator: self.operator.clone(), part: StatePart::KeyGroup(group) };
+            if let Some(bytes) = self.coordinator.restored_blob(&name)? {
+                store.restore_group(group, &bytes).map_err(|e| e.to_string())?;
+                restored += 1;
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Snapshots epoch `epoch`: the store holds exactly the effect of every record of
+    /// epochs up to `epoch`.
+    pub(crate) fn snapshot<K, S>(
+        &mut self,
+        epoch: u64,
+        store: &mut crate::state::KeyedStateStore<K, S>,
+    ) -> Result<(), String>
+    where
+        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
+        S: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.last_epoch = epoch;
+        self.history.insert(epoch, store.take_changed_groups().into_iter().collect());
+        let committed = self.coordinator.committed_epoch();
+        self.history = self.history.split_off(&(committed + 1));
+        let changed: BTreeSet<u32> = self.history.values().flatten().copied().collect();
+        for group in (0..self.key_groups).filter(|g| self.owned(*g)) {
+            let name = BlobName { operator: self.operator.clone(), part: StatePart::KeyGroup(group) };
+            if changed.contains(&group) {
+                let bytes = store.encode_group(group).map_err(|e| e.to_string())?;
+                self.coordinator.write(epoch, name, &bytes)?;
+            } else if let Some(file) = self.coordinator.committed_file(&name) {
+                self.coordinator.reuse(epoch, name, file);
+            }
+        }
+        self.coordinator.ack(epoch);
+        Ok(())
+    }
+}
+
+/// A source partition's position as stored in a checkpoint.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub(crate) enum StoredPosition {
+    /// Resume reading here (the reader's own encoding).
+    At(Vec<u8>),
+    /// The partition was exhausted.
+    Finished,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("expected", &self.expected)
+            .field("committed_epoch", &self.committed_epoch())
+            .field("restored", &self.restored.as_ref().map(|m| m.id))
+            .finish()
+    }
+}
