@@ -362,6 +362,8 @@ mod tests {
     #[test]
     fn sanitizing_keeps_distinct_ids_distinct() {
         assert_eq!(sanitize_operator("window_counts-1"), "window_counts-1");
+        // The example in docs/state-and-checkpoints.md.
+        assert_eq!(sanitize_operator("join/left side"), "join_left_side!3650912e");
         let a = sanitize_operator("a/b");
         let b = sanitize_operator("a b");
         let c = sanitize_operator("a_b");
