@@ -1,12 +1,13 @@
 //! File plumbing shared by the line-oriented sources: expanding paths and globs into a
-//! sorted list of files (one partition each), and reading a file line by line with line
-//! numbers for error messages.
+//! sorted list of files (one partition each), reading a file line by line with line
+//! numbers for error messages, and resuming a file where a checkpoint left it
+//! ([`FilePosition`]).
 
 use crate::error::ConnectorError;
 use millstream_model::Timestamp;
 use millstream_runtime::{ReadStatus, SourceError, SourceReader};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -60,6 +61,63 @@ pub(crate) fn partition_file(
     Ok(files.swap_remove(partition))
 }
 
+/// Where a line reader stands in its file: the byte offset of the next unread line and
+/// the number of the last line read. This is what a checkpoint records for a file
+/// partition; [`LineReader::open_at`] resumes from it.
+///
+/// Encoded ([`encode`](Self::encode)) as 17 bytes, little endian: a version byte (1),
+/// the offset (`u64`), the line number (`u64`); then the file's name in UTF-8, so that a
+/// position is never applied to another file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilePosition {
+    /// Byte offset of the next unread line (the start of the file is 0, before any
+    /// byte-order mark).
+    pub offset: u64,
+    /// The number of the last line read, from 1 (0 before the first).
+    pub line: u64,
+    /// The file's name (its last path component), as read.
+    pub file_name: String,
+}
+
+const POSITION_VERSION: u8 = 1;
+const POSITION_HEADER: usize = 17;
+
+impl FilePosition {
+    /// The position's bytes, as stored in a checkpoint.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(POSITION_HEADER + self.file_name.len());
+        out.push(POSITION_VERSION);
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.line.to_le_bytes());
+        out.extend_from_slice(self.file_name.as_bytes());
+        out
+    }
+
+    /// Decodes [`encode`](Self::encode)'s bytes; the error says what is wrong with them.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let (Some(&version), Some(offset), Some(line), Some(name)) = (
+            bytes.first(),
+            bytes.get(1..9).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            bytes.get(9..17).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            bytes.get(POSITION_HEADER..),
+        ) else {
+            return Err(format!("file position of {} bytes is too short", bytes.len()));
+        };
+        if version != POSITION_VERSION {
+            return Err(format!(
+                "file position of version {version}, this reader understands {POSITION_VERSION}"
+            ));
+        }
+        let file_name = String::from_utf8(name.to_vec())
+            .map_err(|_| "file position names a file in bad UTF-8".to_owned())?;
+        Ok(FilePosition { offset: u64::from_le_bytes(offset), line: u64::from_le_bytes(line), file_name })
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 /// Reads a text file line by line. Lines end at `\n`; a trailing `\r` is removed, as is a
 /// UTF-8 byte-order mark at the start of the file.
 #[derive(Debug)]
@@ -68,6 +126,8 @@ pub struct LineReader {
     reader: BufReader<File>,
     /// The number of the last line read (from 1).
     line: u64,
+    /// Byte offset of the next unread line.
+    offset: u64,
     buf: Vec<u8>,
 }
 
@@ -79,8 +139,53 @@ impl LineReader {
             path: path.to_owned(),
             reader: BufReader::with_capacity(1 << 16, file),
             line: 0,
+            offset: 0,
             buf: Vec::new(),
         })
+    }
+
+    /// Opens `path` at `position` (from [`position`](Self::position) of a reader of the
+    /// same file): the next line read is the one after the last line read there, and
+    /// line numbers continue. Fails if the position is for another file or lies past
+    /// the file's end.
+    pub fn open_at(path: &Path, position: &FilePosition) -> Result<Self, ConnectorError> {
+        let resume_error = |message: String| {
+            ConnectorError::io(
+                path,
+                "cannot resume",
+                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+            )
+        };
+        let name = file_name(path);
+        if position.file_name != name {
+            return Err(resume_error(format!(
+                "the checkpoint's position is for file {:?}, not this one (did the files change?)",
+                position.file_name
+            )));
+        }
+        let mut file = File::open(path).map_err(|e| ConnectorError::io(path, "cannot open", e))?;
+        let len = file.metadata().map_err(|e| ConnectorError::io(path, "cannot open", e))?.len();
+        if position.offset > len {
+            return Err(resume_error(format!(
+                "the checkpoint's position (byte {}, after line {}) is past the end of the file ({len} bytes): \
+                 was it truncated?",
+                position.offset, position.line
+            )));
+        }
+        file.seek(SeekFrom::Start(position.offset))
+            .map_err(|e| ConnectorError::io(path, "cannot seek", e))?;
+        Ok(LineReader {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(1 << 16, file),
+            line: position.line,
+            offset: position.offset,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Where the reader stands: after the last line read.
+    pub fn position(&self) -> FilePosition {
+        FilePosition { offset: self.offset, line: self.line, file_name: file_name(&self.path) }
     }
 
     /// The file.
@@ -103,6 +208,7 @@ impl LineReader {
         if n == 0 {
             return Ok(None);
         }
+        self.offset += n as u64;
         self.line += 1;
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
@@ -151,6 +257,23 @@ impl<T> LinesReader<T> {
         policy: BadRecordPolicy,
     ) -> Result<Self, ConnectorError> {
         Ok(LinesReader { lines: LineReader::open(path)?, decode, policy, finished: false })
+    }
+
+    /// Opens `path` at a position its [`SourceReader::checkpoint_position`] reported.
+    pub(crate) fn reopen(
+        path: &Path,
+        position: &[u8],
+        decode: Arc<DecodeFn<T>>,
+        policy: BadRecordPolicy,
+    ) -> Result<Self, ConnectorError> {
+        let position = FilePosition::decode(position).map_err(|message| {
+            ConnectorError::io(
+                path,
+                "cannot resume",
+                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+            )
+        })?;
+        Ok(LinesReader { lines: LineReader::open_at(path, &position)?, decode, policy, finished: false })
     }
 
     /// Applies the bad-record policy to a line that failed to decode.
@@ -204,6 +327,13 @@ impl<T: Send + 'static> SourceReader<T> for LinesReader<T> {
     fn position(&self) -> String {
         format!("{}:{}", self.lines.path().display(), self.lines.line_number())
     }
+
+    /// The byte offset after the last line read, with its line number
+    /// ([`FilePosition`]). Every line read has been handed to the runtime, decoded or
+    /// skipped, so resuming there neither repeats nor loses a line.
+    fn checkpoint_position(&self) -> Option<Vec<u8>> {
+        Some(self.lines.position().encode())
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +352,26 @@ mod tests {
         }
         let expected = vec![(1, "one"), (2, "two"), (3, ""), (4, "last")];
         assert_eq!(lines, expected.into_iter().map(|(n, l)| (n, l.to_owned())).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn positions_round_trip_and_resume_line_numbers() {
+        let dir = TempDir::new("files-position");
+        let path = dir.write("p.txt", b"\xEF\xBB\xBFa\r\nb\nc");
+        let mut r = LineReader::open(&path).unwrap();
+        assert_eq!(r.next_line().unwrap().as_deref(), Some("a"));
+        let position = r.position();
+        assert_eq!(position, FilePosition { offset: 6, line: 1, file_name: "p.txt".to_owned() });
+        assert_eq!(FilePosition::decode(&position.encode()), Ok(position.clone()));
+        let mut resumed = LineReader::open_at(&path, &position).unwrap();
+        assert_eq!(resumed.next_line().unwrap().as_deref(), Some("b"));
+        assert_eq!(resumed.line_number(), 2);
+        assert_eq!(resumed.next_line().unwrap().as_deref(), Some("c"));
+        assert_eq!(resumed.position().offset, 9);
+        assert_eq!(resumed.next_line().unwrap(), None);
+        // Resuming at the very end reads nothing.
+        let mut end = LineReader::open_at(&path, &resumed.position()).unwrap();
+        assert_eq!(end.next_line().unwrap(), None);
     }
 
     #[test]
