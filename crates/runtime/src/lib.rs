@@ -40,6 +40,7 @@ pub mod side_input;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod stateful;
 pub mod test_stream;
 pub mod time;
 pub mod transforms;
