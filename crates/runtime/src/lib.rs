@@ -61,5 +61,6 @@ pub use runner::{PipelineResult, Runner};
 pub use side_input::{PCollectionView, SideInput};
 pub use sink::{Sink, SinkWriter};
 pub use source::{ReadStatus, Source, SourceError, SourceReader, WatermarkKind, WatermarkStrategy};
+pub use stateful::{StatefulContext, StatefulDoFn, TimeDomain, TimerFiring};
 pub use test_stream::{TestEvent, TestStream};
 pub use window_into::Window;
