@@ -15,12 +15,14 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod exactly_once;
 pub mod files;
 pub mod generator;
 pub mod sink;
 pub mod text;
 
 pub use error::ConnectorError;
+pub use exactly_once::ExactlyOnceFileSink;
 pub use files::BadRecordPolicy;
 pub use generator::GeneratorSource;
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};

@@ -58,6 +58,10 @@ impl std::fmt::Debug for CheckpointConfig {
     }
 }
 
+/// Participants that finished: the epoch each retired at, and their last blobs with the
+/// epoch they were written in.
+type Retired = (Vec<u64>, BTreeMap<BlobName, (u64, FileRef)>);
+
 struct Pending {
     writer: Option<CheckpointWriter>,
     acks: usize,
@@ -73,7 +77,8 @@ pub(crate) struct Coordinator {
     pending: Mutex<BTreeMap<u64, Pending>>,
     /// Participants that finished: they count as acknowledging every later epoch, with
     /// their last blobs carried into every later manifest.
-    retired: Mutex<(usize, BTreeMap<BlobName, FileRef>)>,
+    retired: Mutex<Retired>,
+    final_epoch: AtomicU64,
     /// The newest committed manifest (restored or written by this run).
     committed: Mutex<Option<Arc<Manifest>>>,
     committed_epoch: AtomicU64,
@@ -103,7 +108,8 @@ impl Coordinator {
             key_groups,
             workers,
             pending: Mutex::new(BTreeMap::new()),
-            retired: Mutex::new((0, BTreeMap::new())),
+            retired: Mutex::new((Vec::new(), BTreeMap::new())),
+            final_epoch: AtomicU64::new(NO_EPOCH),
             committed: Mutex::new(restored.clone()),
             committed_epoch: AtomicU64::new(epoch),
             restored,
@@ -164,41 +170,72 @@ impl Coordinator {
 
     /// One participant has written everything it has for `epoch`.
     pub(crate) fn ack(&self, epoch: u64) {
-        let ready = {
+        {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let entry = p.entry(epoch).or_insert_with(|| Pending {
                 writer: Some(self.config.store.begin(epoch, CheckpointKind::Checkpoint)),
                 acks: 0,
             });
             entry.acks += 1;
-            let retired = self.retired.lock().unwrap_or_else(|e| e.into_inner()).0;
-            if entry.acks + retired >= self.expected {
-                let writer = entry.writer.take();
-                // Older epochs that never completed (a participant skipped them) are
-                // abandoned; their files are cleaned up by retention.
-                let newer = p.split_off(&(epoch + 1));
-                *p = newer;
-                writer
-            } else {
-                None
+            tracing::debug!(epoch, acks = entry.acks, expected = self.expected, "checkpoint acknowledged");
+        }
+        self.try_complete();
+    }
+
+    /// A participant finished for good at `epoch` (it acknowledged every earlier one);
+    /// its last blobs stand for it in every checkpoint from `epoch` on.
+    pub(crate) fn retire(&self, epoch: u64, last_blobs: Vec<(BlobName, FileRef)>) {
+        {
+            let mut r = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+            r.0.push(epoch);
+            r.1.extend(last_blobs.into_iter().map(|(name, file)| (name, (epoch, file))));
+        }
+        self.final_epoch.fetch_max(epoch, Ordering::SeqCst);
+        tracing::debug!(epoch, "participant finished");
+        self.try_complete();
+    }
+
+    /// The last epoch of a finished input: the greatest epoch at which a source retired.
+    pub(crate) fn final_epoch(&self) -> u64 {
+        self.final_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Commits the newest epoch every participant has acknowledged (or retired before).
+    fn try_complete(&self) {
+        let ready = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let retired: Vec<u64> = self.retired.lock().unwrap_or_else(|e| e.into_inner()).0.clone();
+            let complete = p
+                .iter()
+                .rev()
+                .find(|(epoch, entry)| {
+                    entry.writer.is_some()
+                        && entry.acks + retired.iter().filter(|r| **r <= **epoch).count() >= self.expected
+                })
+                .map(|(epoch, _)| *epoch);
+            match complete {
+                Some(epoch) => {
+                    let writer = p.get_mut(&epoch).and_then(|e| e.writer.take());
+                    // Older epochs that never completed (a participant skipped them) are
+                    // abandoned; retention removes their files.
+                    let newer = p.split_off(&(epoch + 1));
+                    *p = newer;
+                    writer.map(|w| (epoch, w))
+                }
+                None => None,
             }
         };
-        if let Some(writer) = ready {
+        if let Some((epoch, writer)) = ready {
             self.commit(epoch, writer);
         }
     }
 
-    /// A participant finished for good; its last blobs stand for it from now on.
-    pub(crate) fn retire(&self, last_blobs: Vec<(BlobName, FileRef)>) {
-        let mut r = self.retired.lock().unwrap_or_else(|e| e.into_inner());
-        r.0 += 1;
-        r.1.extend(last_blobs);
-    }
-
     fn commit(&self, epoch: u64, writer: CheckpointWriter) {
+        // Blobs of retired participants, written at their retirement epoch, stand for
+        // them in every later checkpoint.
         let carried: Vec<(BlobName, FileRef)> = {
             let r = self.retired.lock().unwrap_or_else(|e| e.into_inner());
-            r.1.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            r.1.iter().filter(|(_, (at, _))| *at < epoch).map(|(k, (_, f))| (k.clone(), f.clone())).collect()
         };
         for (name, file) in carried {
             writer.reuse(name, file);
@@ -280,6 +317,11 @@ impl KeyedCheckpointing {
 
     fn owned(&self, group: u32) -> bool {
         crate::key::worker_for_key_group(group, self.key_groups, self.workers) == self.worker
+    }
+
+    /// The last epoch of a finished input (see [`Coordinator::final_epoch`]).
+    pub(crate) fn final_epoch(&self) -> u64 {
+        self.coordinator.final_epoch()
     }
 
     /// Loads this worker's key groups from the restored checkpoint, if any.

@@ -22,6 +22,7 @@ pub struct JobContext {
     /// Number of key groups (maximum parallelism).
     pub key_groups: u32,
     cancelled: Arc<AtomicBool>,
+    active_sinks: AtomicU64,
     errors: Mutex<Vec<RuntimeError>>,
     counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
     shared: Mutex<HashMap<(usize, TypeId), Arc<dyn Any + Send + Sync>>>,
@@ -42,6 +43,7 @@ impl JobContext {
             workers,
             key_groups,
             cancelled: cancel.flag.clone(),
+            active_sinks: AtomicU64::new(0),
             errors: Mutex::new(Vec::new()),
             counters: Mutex::new(BTreeMap::new()),
             shared: Mutex::new(HashMap::new()),
@@ -58,6 +60,19 @@ impl JobContext {
     /// the failed attempt.
     pub fn is_failed(&self) -> bool {
         !self.errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    pub(crate) fn sink_started(&self) {
+        self.active_sinks.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn sink_finished(&self) {
+        self.active_sinks.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Sinks still publishing output (the run waits for them).
+    pub(crate) fn active_sinks(&self) -> u64 {
+        self.active_sinks.load(Ordering::SeqCst)
     }
 
     /// Whether the job was asked to stop.

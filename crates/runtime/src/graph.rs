@@ -147,10 +147,11 @@ impl Pipeline {
         g.nodes.len() - 1
     }
 
-    /// Marks a node as not taking part in checkpoints (for example TestStream).
-    pub(crate) fn exclude_from_checkpoints(&self, node: NodeId) {
+    /// Sets whether a node takes part in checkpoints (TestStream does not; an
+    /// exactly-once sink does).
+    pub(crate) fn set_checkpointed(&self, node: NodeId, checkpointed: bool) {
         if let Some(n) = self.lock().nodes.get_mut(node) {
-            n.checkpointed = false;
+            n.checkpointed = checkpointed;
         }
     }
 

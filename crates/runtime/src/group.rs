@@ -21,6 +21,9 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 
+/// Arrived batches waiting for their epoch, by epoch.
+pub(crate) type EpochStash<T> = BTreeMap<u64, Vec<Vec<WindowedValue<T>>>>;
+
 /// A grouping's output `(key, result)` and the input dropped as too late.
 pub type WithDropped<K, O, V> = (PCollection<(K, O)>, PCollection<(K, V)>);
 
@@ -233,7 +236,8 @@ where
             let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
             let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
             let clock = job.clock.clone();
-            let mut stash: BTreeMap<u64, Vec<Vec<WindowedValue<(K, V)>>>> = BTreeMap::new();
+            let mut stash: EpochStash<(K, V)> = BTreeMap::new();
+            let mut last_seen_epoch: u64 = 0;
             let mut checkpointing = job
                 .checkpoints
                 .as_ref()
@@ -343,8 +347,18 @@ where
                 send(&mut main_out, cap, &at, &mut out_buf);
                 // Hold the output at min(input watermark, holds), in the input's epoch;
                 // release everything once the input is done and no key holds state.
+                if let Some(e) = input_epoch {
+                    last_seen_epoch = last_seen_epoch.max(e);
+                }
                 match input_epoch {
                     None => {
+                        // The input is complete: the last epoch's snapshot (of what is left).
+                        if let Some(ck) = checkpointing.as_mut() {
+                            let last = ck.final_epoch().max(last_seen_epoch);
+                            if let Err(message) = snapshot_through(ck, last, &mut groups) {
+                                job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
+                            }
+                        }
                         if !groups.store.is_empty() {
                             tracing::warn!(step = %step, keys = groups.store.len(), "state left after input completed");
                         }

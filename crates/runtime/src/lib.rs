@@ -43,6 +43,7 @@ pub mod state;
 pub mod stateful;
 pub mod test_stream;
 pub mod time;
+pub mod transactional_sink;
 pub mod transforms;
 pub mod window_into;
 
@@ -63,4 +64,5 @@ pub use sink::{Sink, SinkWriter};
 pub use source::{ReadStatus, Source, SourceError, SourceReader, WatermarkKind, WatermarkStrategy};
 pub use stateful::{StatefulContext, StatefulDoFn, TimeDomain, TimerFiring};
 pub use test_stream::{TestEvent, TestStream};
+pub use transactional_sink::{TransactionalSink, TransactionalWriter};
 pub use window_into::Window;

@@ -154,7 +154,7 @@ impl Runner {
                     }
                 })
             });
-            while !probe.done() {
+            while !probe.done() || job.active_sinks() > 0 {
                 worker.step_or_park(Some(std::time::Duration::from_millis(20)));
             }
         })

@@ -242,7 +242,7 @@ impl EpochClock {
                 Err(e) => tracing::warn!(error = %e, "could not record a finished partition"),
             }
         }
-        self.coordinator.retire(last);
+        self.coordinator.retire(self.epoch, last);
     }
 }
 

@@ -173,7 +173,7 @@ impl Pipeline {
             Ok(())
         });
         let node = self.add_node("TestStream", NodeKind::Source, vec![], build);
-        self.exclude_from_checkpoints(node);
+        self.set_checkpointed(node, false);
         PCollection::from_port(self.clone(), PortRef { node, port: 0 }, Arc::new(WindowingStrategy::global()))
     }
 }

@@ -150,7 +150,9 @@ mod tests {
         let changed = store.take_changed_groups();
         assert!(!changed.is_empty() && changed.len() <= 8);
         assert!(store.take_changed_groups().is_empty());
-        store.get_mut(&7).map(|v| v.push(1000));
+        if let Some(v) = store.get_mut(&7) {
+            v.push(1000);
+        }
         let g7 = store.key_group_of(&7);
         assert_eq!(store.take_changed_groups(), vec![g7]);
 
