@@ -138,7 +138,8 @@ impl Coordinator {
     }
 
     /// Writes one blob of epoch `epoch`'s checkpoint.
-    pub(crate) fn write(&self, epoch: u64, name: BlobName, bytes: &[u8]) -> Result<FileRef, String> {
+    /// `Ok(None)` when a newer checkpoint already completed (this epoch was abandoned).
+    pub(crate) fn write(&self, epoch: u64, name: BlobName, bytes: &[u8]) -> Result<Option<FileRef>, String> {
         self.with_writer(epoch, |w| w.write(name, bytes).map_err(|e| e.to_string()))
     }
 
@@ -154,22 +155,30 @@ impl Coordinator {
         &self,
         epoch: u64,
         f: impl FnOnce(&CheckpointWriter) -> Result<R, String>,
-    ) -> Result<R, String> {
-        // Writers are created under the lock, but blobs are written outside it would be
-        // nicer; the writer itself is thread-safe, so hold the map lock only to find it.
+    ) -> Result<Option<R>, String> {
+        // The map lock is held while the blob is written; the writer is thread-safe, so a
+        // later change can release it first if writers contend.
+        if epoch <= self.committed_epoch() {
+            // A newer checkpoint already completed: this epoch was abandoned, and writing
+            // into its directory again could only confuse.
+            return Ok(None);
+        }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let entry = p.entry(epoch).or_insert_with(|| Pending {
             writer: Some(self.config.store.begin(epoch, CheckpointKind::Checkpoint)),
             acks: 0,
         });
         match entry.writer.as_ref() {
-            Some(w) => f(w),
-            None => Err(format!("checkpoint {epoch} is already committed")),
+            Some(w) => f(w).map(Some),
+            None => Ok(None),
         }
     }
 
     /// One participant has written everything it has for `epoch`.
     pub(crate) fn ack(&self, epoch: u64) {
+        if epoch <= self.committed_epoch() {
+            return;
+        }
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let entry = p.entry(epoch).or_insert_with(|| Pending {
@@ -249,7 +258,13 @@ impl Coordinator {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "checkpoint complete"
                 );
-                *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(manifest));
+                {
+                    // Never replace a newer committed manifest with an older one.
+                    let mut c = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+                    if c.as_ref().is_none_or(|m| m.id < manifest.id) {
+                        *c = Some(Arc::new(manifest));
+                    }
+                }
                 self.committed_epoch.fetch_max(epoch, Ordering::SeqCst);
                 if let Err(e) = self.config.store.retain_last(self.config.retain) {
                     tracing::warn!(error = %e, "could not remove old checkpoints");

@@ -238,7 +238,8 @@ impl EpochClock {
             let name = partition_blob(&self.step, r.index);
             let bytes = bincode::serialize(&StoredPosition::Finished).unwrap_or_default();
             match self.coordinator.write(self.epoch, name.clone(), &bytes) {
-                Ok(file) => last.push((name, file)),
+                Ok(Some(file)) => last.push((name, file)),
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not record a finished partition"),
             }
         }
