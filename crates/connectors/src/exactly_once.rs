@@ -148,7 +148,24 @@ impl<T: 'static> TransactionalWriter<T> for Writer<T> {
         sync_dir(&self.dir)
     }
 
-    fn recover(&mut self, pending: &[Vec<u8>]) -> Result<(), String> {
+    fn recover(&mut self, pending: &[Vec<u8>], restored: u64) -> Result<(), String> {
+        // Output published for epochs after the restored checkpoint is produced again by
+        // the replay: remove this worker's share of it (by the publishing worker's index).
+        let published = fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
+        for entry in published {
+            let path = entry.map_err(|e| io(&self.dir, e))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(rest) = name.strip_prefix(&format!("{}-", self.prefix)) else { continue };
+            let (Some(epoch), Some(worker)) = (
+                rest.get(..10).and_then(|e| e.parse::<u64>().ok()),
+                rest.get(11..16).and_then(|w| w.parse::<usize>().ok()),
+            ) else {
+                continue;
+            };
+            if path.is_file() && epoch > restored && worker % self.workers == self.worker {
+                fs::remove_file(&path).map_err(|e| io(&path, e))?;
+            }
+        }
         let keep: Vec<PathBuf> = pending
             .iter()
             .filter_map(|b| bincode::deserialize::<Handle>(b).ok())

@@ -17,11 +17,8 @@
 //! random delays (the seed in use is printed; timing still varies from run to run).
 //!
 //! ```text
-//! MILLSTREAM_KILLS=200 cargo test -p millstream --test kill_recovery -- --include-ignored --nocapture
+//! MILLSTREAM_KILLS=200 cargo test -p millstream --test kill_recovery -- --nocapture
 //! ```
-//!
-//! The failure tests are `#[ignore]`d while the runtime bugs they found are open (the
-//! reasons name them); `--include-ignored` runs them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -434,7 +431,6 @@ fn the_job_without_failures_publishes_what_the_input_implies() {
 }
 
 #[test]
-#[ignore = "runtime bug: with checkpointing on, grouping drops on-time records as late (records stashed for a later epoch do not hold its input watermark back); see docs/state-and-checkpoints.md, Failure tests"]
 fn killed_again_and_again_the_job_publishes_exactly_the_output_of_a_run_without_failures() {
     let wanted: usize = std::env::var("MILLSTREAM_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let expected = &input().expected;
@@ -469,7 +465,6 @@ fn killed_again_and_again_the_job_publishes_exactly_the_output_of_a_run_without_
 }
 
 #[test]
-#[ignore = "runtime bug: with checkpointing on, grouping drops on-time records as late (records stashed for a later epoch do not hold its input watermark back); see docs/state-and-checkpoints.md, Failure tests"]
 fn a_kill_in_the_middle_of_a_checkpoint_write_loses_nothing() {
     let scratch = Scratch::new("mid-write");
     let (out, chk, logs) = (scratch.join("out"), scratch.join("chk"), scratch.join("logs"));
@@ -556,7 +551,6 @@ fn restored_id(log: &str) -> Option<u64> {
 }
 
 #[test]
-#[ignore = "runtime bug: with checkpointing on, grouping drops on-time records as late (records stashed for a later epoch do not hold its input watermark back); see docs/state-and-checkpoints.md, Failure tests"]
 fn a_corrupt_newest_checkpoint_is_skipped_and_the_output_is_still_exact() {
     let scratch = Scratch::new("corrupt");
     let (out, chk, logs) = (scratch.join("out"), scratch.join("chk"), scratch.join("logs"));
@@ -611,7 +605,6 @@ fn a_corrupt_newest_checkpoint_is_skipped_and_the_output_is_still_exact() {
 }
 
 #[test]
-#[ignore = "runtime bug: with checkpointing on, grouping drops on-time records as late (records stashed for a later epoch do not hold its input watermark back); see docs/state-and-checkpoints.md, Failure tests"]
 fn restarts_with_more_and_with_fewer_workers_publish_exactly_once() {
     let scratch = Scratch::new("rescale");
     let (out, chk, logs) = (scratch.join("out"), scratch.join("chk"), scratch.join("logs"));
@@ -627,7 +620,6 @@ fn restarts_with_more_and_with_fewer_workers_publish_exactly_once() {
 }
 
 #[test]
-#[ignore = "runtime bug: output published for a checkpoint that is then skipped as corrupt is not withdrawn, so its records are published twice (and the watermark bug above); see docs/state-and-checkpoints.md, Failure tests"]
 fn a_corrupt_newest_checkpoint_whose_output_was_published_then_fewer_workers() {
     // The newest checkpoint completed and its output was published before the kill; then
     // it is damaged, so the restart falls back to the one before and replays the input

@@ -237,6 +237,9 @@ where
             let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
             let clock = job.clock.clone();
             let mut stash: EpochStash<(K, V)> = BTreeMap::new();
+            // Per stashed epoch: the least watermark its batches travelled at. Records
+            // received but waiting for their epoch are still in flight for the watermark.
+            let mut stash_marks: BTreeMap<u64, i64> = BTreeMap::new();
             let mut last_seen_epoch: u64 = 0;
             let mut checkpointing = job
                 .checkpoints
@@ -251,21 +254,30 @@ where
                 }
             }
             move |frontiers| {
-                let (input_watermark, input_epoch) = input_progress(&frontiers[0]);
+                let (frontier_watermark, input_epoch) = input_progress(&frontiers[0]);
                 let now = clock.now();
                 // Arrivals wait by epoch: an epoch's records are processed only once every
                 // earlier epoch is complete here, so each snapshot cuts between epochs.
                 input.for_each(|cap, data| {
                     let epoch = cap.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
+                    let inner = cap.stamp().iter().map(|t| t.inner).min().unwrap_or(i64::MAX);
+                    let m = stash_marks.entry(epoch).or_insert(i64::MAX);
+                    *m = (*m).min(inner);
                     stash.entry(epoch).or_default().push(std::mem::take(data));
                 });
+                let held_back = |marks: &BTreeMap<u64, i64>| {
+                    marks.values().min().map_or(frontier_watermark, |m| Timestamp(*m).min(frontier_watermark))
+                };
+                let input_watermark = held_back(&stash_marks);
                 let Some(cap) = main_cap.as_ref() else {
                     stash.clear();
+                    stash_marks.clear();
                     return;
                 };
                 if job.is_failed() {
                     // Stop without flushing: a restart resumes from the last checkpoint.
                     stash.clear();
+                    stash_marks.clear();
                     main_cap = None;
                     late_cap = None;
                     return;
@@ -287,6 +299,7 @@ where
                     if epoch > current {
                         break;
                     }
+                    stash_marks.remove(&epoch);
                     if let Some(ck) = checkpointing.as_mut() {
                         if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut groups) {
                             job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
@@ -336,6 +349,13 @@ where
                     }
                 }
                 groups.refresh_dirty();
+                let input_watermark = held_back(&stash_marks);
+                let pending = [groups.min_hold(), groups.event_timers.iter().next().map(|(t, _)| *t)]
+                    .into_iter()
+                    .flatten()
+                    .fold(input_watermark, Timestamp::min);
+                let output_watermark = held.max(pending);
+                let time = TimeContext { input_watermark, output_watermark, processing_time: now };
                 for key in groups.due(input_watermark, now) {
                     let Some(slot) = groups.store.get_mut(&key) else { continue };
                     groups.reducer.advance_time(&mut slot.state, &time, &mut fired);

@@ -28,10 +28,13 @@ pub trait TransactionalWriter<T>: 'static {
     /// Publishes pre-committed transactions. Must be idempotent: after a restart the same
     /// handles may be committed again.
     fn commit(&mut self, handles: &[Vec<u8>]) -> Result<(), String>;
-    /// After a restore, before any write: `pending` are the restored checkpoint's
-    /// pre-committed transactions of this worker (they are committed next); every other
-    /// unpublished transaction of the failed attempt must be discarded.
-    fn recover(&mut self, pending: &[Vec<u8>]) -> Result<(), String>;
+    /// After a restore from checkpoint `restored` (an epoch), before any write:
+    /// `pending` are that checkpoint's pre-committed transactions of this worker (they
+    /// are committed next). Every other unpublished transaction of the failed attempt must
+    /// be discarded, and so must output already published for epochs after `restored`
+    /// (a newer checkpoint that committed but is now skipped as damaged), since those
+    /// epochs are replayed.
+    fn recover(&mut self, pending: &[Vec<u8>], restored: u64) -> Result<(), String>;
 }
 
 /// Creates the writers of a two-phase-commit sink.
@@ -111,7 +114,8 @@ impl<T: Element> PCollection<T> {
                         restored.extend(handles);
                     }
                 }
-                writer.recover(&restored).map_err(fail)?;
+                let restored_epoch = c.restored.as_ref().map_or(0, |m| m.id);
+                writer.recover(&restored, restored_epoch).map_err(fail)?;
                 // The restored checkpoint is complete: what it pre-committed is published.
                 writer.commit(&restored).map_err(fail)?;
             }
