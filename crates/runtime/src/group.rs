@@ -121,24 +121,8 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
         let et = self.reducer.next_event_time_timer(&slot.state);
         let pt = self.reducer.next_processing_time_timer(&slot.state);
         let hold = self.reducer.watermark_hold(&slot.state);
-        if et != slot.event_timer {
-            if let Some(old) = slot.event_timer {
-                self.event_timers.remove(&(old, key.clone()));
-            }
-            if let Some(new) = et {
-                self.event_timers.insert((new, key.clone()));
-            }
-            slot.event_timer = et;
-        }
-        if pt != slot.processing_timer {
-            if let Some(old) = slot.processing_timer {
-                self.processing_timers.remove(&(old, key.clone()));
-            }
-            if let Some(new) = pt {
-                self.processing_timers.insert((new, key.clone()));
-            }
-            slot.processing_timer = pt;
-        }
+        reindex(&mut self.event_timers, &mut slot.event_timer, et, key);
+        reindex(&mut self.processing_timers, &mut slot.processing_timer, pt, key);
         if hold != slot.hold {
             if let Some(old) = slot.hold {
                 if let Some(c) = self.holds.get_mut(&old) {
@@ -414,6 +398,25 @@ where
         PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 0 }, grouped_strategy),
         PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 1 }, strategy),
     )
+}
+
+/// Moves a key's entry in a timer index from `*indexed` to `next`.
+fn reindex<K: Ord + Clone>(
+    index: &mut BTreeSet<(Timestamp, K)>,
+    indexed: &mut Option<Timestamp>,
+    next: Option<Timestamp>,
+    key: &K,
+) {
+    if *indexed == next {
+        return;
+    }
+    if let Some(old) = indexed.take() {
+        index.remove(&(old, key.clone()));
+    }
+    if let Some(new) = next {
+        index.insert((new, key.clone()));
+    }
+    *indexed = next;
 }
 
 /// Sends a buffer at time `at` (at or after `cap`).
