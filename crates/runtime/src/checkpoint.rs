@@ -28,12 +28,24 @@ pub struct CheckpointConfig {
     pub retain: usize,
     /// Whether to resume from the newest complete checkpoint found in the store.
     pub restore_latest: bool,
+    /// Start from this savepoint (a directory or store holding one) instead.
+    pub savepoint: Option<CheckpointStore>,
+    /// Whether state of operators the job no longer has may be dropped on restore
+    /// (otherwise restoring it is an error).
+    pub allow_non_restored_state: bool,
 }
 
 impl CheckpointConfig {
     /// Checkpoints to `store` every 5 seconds, keeping 3, resuming from the newest.
     pub fn new(store: CheckpointStore) -> Self {
-        CheckpointConfig { store, interval: Duration::from_secs(5), retain: 3, restore_latest: true }
+        CheckpointConfig {
+            store,
+            interval: Duration::from_secs(5),
+            retain: 3,
+            restore_latest: true,
+            savepoint: None,
+            allow_non_restored_state: false,
+        }
     }
 
     /// Sets the checkpoint interval.
@@ -45,6 +57,22 @@ impl CheckpointConfig {
     /// Sets how many complete checkpoints are kept.
     pub fn retain(mut self, n: usize) -> Self {
         self.retain = n.max(1);
+        self
+    }
+
+    /// Starts the job from the savepoint in `savepoint` (see
+    /// [`SavepointHandle`](crate::SavepointHandle)) instead of from the newest checkpoint.
+    /// The job may have changed (stateful steps keep their operator ids) and may run on
+    /// another number of workers.
+    pub fn restore_from_savepoint(mut self, savepoint: CheckpointStore) -> Self {
+        self.savepoint = Some(savepoint);
+        self
+    }
+
+    /// Allows starting from a checkpoint or savepoint that holds state of operators the
+    /// job no longer has: that state is dropped (with a warning) instead of failing.
+    pub fn allow_non_restored_state(mut self, allow: bool) -> Self {
+        self.allow_non_restored_state = allow;
         self
     }
 }

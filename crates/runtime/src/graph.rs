@@ -66,6 +66,16 @@ pub(crate) struct Node {
     pub(crate) checkpointed: bool,
     pub(crate) inputs: Vec<PortRef>,
     pub(crate) build: Arc<BuildFn>,
+    /// The id its state is stored under in checkpoints and savepoints, when the user set
+    /// one; otherwise the step name.
+    pub(crate) operator_id: Option<String>,
+}
+
+impl Node {
+    /// The id the node's state is stored under: the user's, or the step name.
+    pub(crate) fn operator_id(&self) -> &str {
+        self.operator_id.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Default)]
@@ -143,7 +153,7 @@ impl Pipeline {
             full = format!("{full}#{count}");
         }
         let checkpointed = matches!(kind, NodeKind::Source | NodeKind::GroupByKey | NodeKind::Combine);
-        g.nodes.push(Node { name: full, kind, inputs, checkpointed, build });
+        g.nodes.push(Node { name: full, kind, inputs, checkpointed, build, operator_id: None });
         g.nodes.len() - 1
     }
 
@@ -153,6 +163,40 @@ impl Pipeline {
         if let Some(n) = self.lock().nodes.get_mut(node) {
             n.checkpointed = checkpointed;
         }
+    }
+
+    /// Sets the id under which a node's state is stored (see
+    /// [`PCollection::with_operator_id`](crate::PCollection::with_operator_id)).
+    pub(crate) fn set_operator_id(&self, node: NodeId, id: &str) {
+        if let Some(n) = self.lock().nodes.get_mut(node) {
+            n.operator_id = Some(id.to_owned());
+        }
+    }
+
+    /// The operator ids of the steps that keep state in checkpoints, checked to be
+    /// non-empty and unique.
+    pub(crate) fn checkpointed_operator_ids(&self) -> Result<Vec<String>, RuntimeError> {
+        let g = self.lock();
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut ids = Vec::new();
+        for n in g.nodes.iter().filter(|n| n.checkpointed) {
+            let id = n.operator_id();
+            if id.trim().is_empty() {
+                return Err(RuntimeError::Config(format!(
+                    "step {}: the operator id must not be empty",
+                    n.name
+                )));
+            }
+            if let Some(other) = seen.insert(id, &n.name) {
+                return Err(RuntimeError::Config(format!(
+                    "steps {other} and {} have the same operator id {id:?}: operator ids name state in \
+                     checkpoints and must be unique",
+                    n.name
+                )));
+            }
+            ids.push(id.to_owned());
+        }
+        Ok(ids)
     }
 
     pub(crate) fn enter_scope(&self, name: &str) {
@@ -183,6 +227,7 @@ pub struct Translation<'s> {
     pub(crate) job: Arc<JobContext>,
     pub(crate) probe: ProbeHandle<FrontierTime>,
     pub(crate) names: Vec<String>,
+    pub(crate) operator_ids: Vec<String>,
     _scope: PhantomData<&'s ()>,
 }
 
@@ -192,7 +237,15 @@ impl<'s> Translation<'s> {
         job: Arc<JobContext>,
         probe: ProbeHandle<FrontierTime>,
     ) -> Self {
-        Translation { scope, streams: HashMap::new(), job, probe, names: Vec::new(), _scope: PhantomData }
+        Translation {
+            scope,
+            streams: HashMap::new(),
+            job,
+            probe,
+            names: Vec::new(),
+            operator_ids: Vec::new(),
+            _scope: PhantomData,
+        }
     }
 
     /// The stream of an earlier node's output.
@@ -221,11 +274,39 @@ impl<'s> Translation<'s> {
     pub(crate) fn name(&self, node: NodeId) -> &str {
         self.names.get(node).map(String::as_str).unwrap_or("?")
     }
+
+    /// The id the node's state is stored under in checkpoints.
+    pub(crate) fn operator_id(&self, node: NodeId) -> &str {
+        self.operator_ids.get(node).map(String::as_str).unwrap_or_else(|| self.name(node))
+    }
 }
 
 impl Drop for Translation<'_> {
     fn drop(&mut self) {
         // Streams must go before the scope they borrow; make the order explicit.
         self.streams.clear();
+    }
+}
+
+/// What applying a sink returns (Beam's `PDone`): the sink's step, for example to give
+/// it a stable operator id.
+#[derive(Clone, Debug)]
+pub struct PDone {
+    pipeline: Pipeline,
+    node: NodeId,
+}
+
+impl PDone {
+    pub(crate) fn new(pipeline: Pipeline, node: NodeId) -> Self {
+        PDone { pipeline, node }
+    }
+
+    /// Stores the sink's state (its pending transactions) under `id` in checkpoints and
+    /// savepoints instead of under its step name, so that a changed job (steps renamed
+    /// or moved into composites) still finds it. See
+    /// [`PCollection::with_operator_id`](crate::PCollection::with_operator_id).
+    pub fn with_operator_id(self, id: &str) -> Self {
+        self.pipeline.set_operator_id(self.node, id);
+        self
     }
 }

@@ -1,6 +1,7 @@
 //! GroupByKey and Combine.perKey: the operator that groups by key and window, runs the
 //! reducer (windows, triggers, panes) per key, and holds the output watermark.
 
+use crate::align::{stamp_of, EpochAligner};
 use crate::checkpoint::KeyedCheckpointing;
 use crate::element::Element;
 use crate::error::RuntimeError;
@@ -20,9 +21,6 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
-
-/// Arrived batches waiting for their epoch, by epoch.
-pub(crate) type EpochStash<T> = BTreeMap<u64, Vec<Vec<WindowedValue<T>>>>;
 
 /// A grouping's output `(key, result)` and the input dropped as too late.
 pub type WithDropped<K, O, V> = (PCollection<(K, O)>, PCollection<(K, V)>);
@@ -197,6 +195,7 @@ where
         let stream = t.stream::<(K, V)>(in_port)?;
         let job = t.job.clone();
         let step = t.name(node).to_owned();
+        let operator_id = t.operator_id(node).to_owned();
         let (workers, key_groups) = (job.workers, job.key_groups);
         let worker = t.scope.index();
         let exchange = Exchange::new(move |wv: &WindowedValue<(K, V)>| {
@@ -220,15 +219,12 @@ where
             let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
             let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
             let clock = job.clock.clone();
-            let mut stash: EpochStash<(K, V)> = BTreeMap::new();
-            // Per stashed epoch: the least watermark its batches travelled at. Records
-            // received but waiting for their epoch are still in flight for the watermark.
-            let mut stash_marks: BTreeMap<u64, i64> = BTreeMap::new();
+            let mut aligner: EpochAligner<(K, V)> = EpochAligner::default();
             let mut last_seen_epoch: u64 = 0;
             let mut checkpointing = job
                 .checkpoints
                 .as_ref()
-                .map(|c| KeyedCheckpointing::new(c.clone(), &step, worker, workers, key_groups));
+                .map(|c| KeyedCheckpointing::new(c.clone(), &operator_id, worker, workers, key_groups));
             if let Some(ck) = &checkpointing {
                 match ck.restore(&mut groups.store) {
                     Ok(_) => groups.reindex_all(),
@@ -242,26 +238,15 @@ where
                 let now = clock.now();
                 // Arrivals wait by epoch: an epoch's records are processed only once every
                 // earlier epoch is complete here, so each snapshot cuts between epochs.
-                input.for_each(|cap, data| {
-                    let epoch = cap.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
-                    let inner = cap.stamp().iter().map(|t| t.inner).min().unwrap_or(i64::MAX);
-                    let m = stash_marks.entry(epoch).or_insert(i64::MAX);
-                    *m = (*m).min(inner);
-                    stash.entry(epoch).or_default().push(std::mem::take(data));
-                });
-                let held_back = |marks: &BTreeMap<u64, i64>| {
-                    marks.values().min().map_or(frontier_watermark, |m| Timestamp(*m).min(frontier_watermark))
-                };
-                let input_watermark = held_back(&stash_marks);
+                input.for_each(|cap, data| aligner.push(stamp_of(cap.stamp().iter()), data));
+                let input_watermark = aligner.input_watermark(frontier_watermark);
                 let Some(cap) = main_cap.as_ref() else {
-                    stash.clear();
-                    stash_marks.clear();
+                    aligner.clear();
                     return;
                 };
                 if job.is_failed() {
                     // Stop without flushing: a restart resumes from the last checkpoint.
-                    stash.clear();
-                    stash_marks.clear();
+                    aligner.clear();
                     main_cap = None;
                     late_cap = None;
                     return;
@@ -278,18 +263,13 @@ where
                 let output_watermark = held.max(pending);
                 let time = TimeContext { input_watermark, output_watermark, processing_time: now };
                 let current = input_epoch.unwrap_or(u64::MAX);
-                while let Some(entry) = stash.first_entry() {
-                    let epoch = *entry.key();
-                    if epoch > current {
-                        break;
-                    }
-                    stash_marks.remove(&epoch);
+                while let Some((epoch, batches)) = aligner.pop_ready(current) {
                     if let Some(ck) = checkpointing.as_mut() {
                         if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut groups) {
                             job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
                         }
                     }
-                    for mut data in entry.remove() {
+                    for mut data in batches {
                         for wv in data.drain(..) {
                             let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
                             if groups.store.get(&key).is_none() {
@@ -333,7 +313,7 @@ where
                     }
                 }
                 groups.refresh_dirty();
-                let input_watermark = held_back(&stash_marks);
+                let input_watermark = aligner.input_watermark(frontier_watermark);
                 let pending = [groups.min_hold(), groups.event_timers.iter().next().map(|(t, _)| *t)]
                     .into_iter()
                     .flatten()

@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod align;
 pub mod checkpoint;
 pub mod clock;
 pub mod collect;
@@ -54,7 +55,7 @@ pub use context::CancelHandle;
 pub use dofn::{DoFn, ProcessContext, TupleTag, UserError};
 pub use element::Element;
 pub use error::RuntimeError;
-pub use graph::{NodeKind, Pipeline};
+pub use graph::{NodeKind, PDone, Pipeline};
 pub use key::Key;
 pub use multi_output::{OutputTag, TaggedOutputs};
 pub use pcollection::{PCollection, PTransform};

@@ -78,6 +78,29 @@ impl<T: Element> PCollection<T> {
         &self.strategy
     }
 
+    /// Stores the state of the step that produced this collection under `id` in
+    /// checkpoints and savepoints, instead of under its step name (Flink's `uid`).
+    ///
+    /// A job restarted from a savepoint finds each operator's state by this id, so a
+    /// changed job (steps renamed, moved into composites, new steps added) keeps its
+    /// state as long as the stateful steps keep their ids. Ids must be unique among the
+    /// job's stateful steps. Steps without state ignore it.
+    ///
+    /// ```
+    /// use millstream_model::combiners::Sum;
+    /// use millstream_runtime::Pipeline;
+    /// let p = Pipeline::new();
+    /// let totals = p
+    ///     .create(vec![("a".to_string(), 1i64)])
+    ///     .combine_per_key(Sum)
+    ///     .with_operator_id("totals-v1");
+    /// # let _ = totals;
+    /// ```
+    pub fn with_operator_id(self, id: &str) -> Self {
+        self.pipeline.set_operator_id(self.port.node, id);
+        self
+    }
+
     /// Applies a composite transform, naming its steps under `name`.
     pub fn apply<P: PTransform<PCollection<T>>>(&self, name: &str, transform: &P) -> P::Output {
         self.pipeline.enter_scope(name);

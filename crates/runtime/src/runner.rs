@@ -94,12 +94,14 @@ impl Runner {
     /// Runs the pipeline to completion: until every source is exhausted (or the job is
     /// cancelled) and all its data has been processed. Then checks its assertions.
     pub fn run(&self, pipeline: &Pipeline) -> Result<PipelineResult, RuntimeError> {
-        let (builds, names, manual, participants) = {
+        let stateful_ids = pipeline.checkpointed_operator_ids()?;
+        let (builds, names, operator_ids, manual, participants) = {
             let g = pipeline.lock();
             let builds: Vec<_> = g.nodes.iter().map(|n| n.build.clone()).collect();
             let names: Vec<_> = g.nodes.iter().map(|n| n.name.clone()).collect();
+            let operator_ids: Vec<_> = g.nodes.iter().map(|n| n.operator_id().to_owned()).collect();
             let participants = g.nodes.iter().filter(|n| n.checkpointed).count();
-            (builds, names, g.uses_manual_clock, participants)
+            (builds, names, operator_ids, g.uses_manual_clock, participants)
         };
         if self.workers > self.key_groups as usize {
             return Err(RuntimeError::Config(format!(
@@ -131,6 +133,7 @@ impl Runner {
                         m.id, m.key_groups, self.key_groups
                     )));
                 }
+                check_restored_operators(m, &stateful_ids, config.allow_non_restored_state)?;
             }
             job.checkpoints = Some(Arc::new(coordinator));
         }
@@ -146,6 +149,7 @@ impl Runner {
                 root.scoped::<FrontierTime, _, _>("Millstream", |scope| {
                     let mut t = Translation::new(scope, job.clone(), probe.clone());
                     t.names = names.clone();
+                    t.operator_ids = operator_ids.clone();
                     for (id, build) in builds.iter().enumerate() {
                         if let Err(e) = build(&mut t, id) {
                             job.fail(e);
@@ -177,4 +181,30 @@ impl Runner {
         }
         Ok(PipelineResult { counters: job.counters() })
     }
+}
+
+/// Fails when the restored checkpoint holds state of operators the job no longer has,
+/// unless the user allowed dropping it (then each dropped operator is logged).
+fn check_restored_operators(
+    manifest: &millstream_checkpoint::Manifest,
+    job_operators: &[String],
+    allow_non_restored_state: bool,
+) -> Result<(), RuntimeError> {
+    let known: std::collections::BTreeSet<&str> = job_operators.iter().map(String::as_str).collect();
+    let unknown: std::collections::BTreeSet<&str> =
+        manifest.entries.keys().map(|n| n.operator.as_str()).filter(|op| !known.contains(op)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list = unknown.iter().map(|op| format!("{op:?}")).collect::<Vec<_>>().join(", ");
+    if allow_non_restored_state {
+        tracing::warn!(checkpoint = manifest.id, operators = %list, "dropping state of operators the job no longer has");
+        return Ok(());
+    }
+    Err(RuntimeError::Config(format!(
+        "checkpoint {} holds state of operator(s) {list} that the job does not have; give the stateful \
+         steps their old ids with with_operator_id, or allow dropping that state \
+         (CheckpointConfig::allow_non_restored_state, --allow-non-restored-state)",
+        manifest.id
+    )))
 }

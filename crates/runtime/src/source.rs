@@ -180,24 +180,30 @@ struct PartitionReader<T> {
 
 const READ_BATCH: usize = 1024;
 
-fn partition_blob(step: &str, partition: usize) -> BlobName {
-    BlobName { operator: step.to_owned(), part: StatePart::SourcePartition(partition as u32) }
+fn partition_blob(operator_id: &str, partition: usize) -> BlobName {
+    BlobName { operator: operator_id.to_owned(), part: StatePart::SourcePartition(partition as u32) }
 }
 
 /// A source instance's side of checkpointing: it ends an epoch every interval,
 /// recording its partitions' positions at that cut.
 struct EpochClock {
     coordinator: Arc<Coordinator>,
-    step: String,
+    /// The source's operator id (positions are stored under it).
+    operator_id: String,
     /// The epoch records are currently emitted in.
     epoch: u64,
     next_at: std::time::Instant,
 }
 
 impl EpochClock {
-    fn new(coordinator: Arc<Coordinator>, step: &str) -> Self {
+    fn new(coordinator: Arc<Coordinator>, operator_id: &str) -> Self {
         let next_at = std::time::Instant::now() + coordinator.interval().to_std();
-        EpochClock { epoch: coordinator.first_epoch(), coordinator, step: step.to_owned(), next_at }
+        EpochClock {
+            epoch: coordinator.first_epoch(),
+            coordinator,
+            operator_id: operator_id.to_owned(),
+            next_at,
+        }
     }
 
     fn due(&self) -> bool {
@@ -223,7 +229,7 @@ impl EpochClock {
     fn end_epoch<T>(&mut self, readers: &[PartitionReader<T>]) -> Result<(), String> {
         for r in readers {
             let bytes = bincode::serialize(&Self::stored(r)?).map_err(|e| e.to_string())?;
-            self.coordinator.write(self.epoch, partition_blob(&self.step, r.index), &bytes)?;
+            self.coordinator.write(self.epoch, partition_blob(&self.operator_id, r.index), &bytes)?;
         }
         self.coordinator.ack(self.epoch);
         self.epoch += 1;
@@ -235,7 +241,7 @@ impl EpochClock {
     fn retire<T>(&mut self, readers: &[PartitionReader<T>]) {
         let mut last = Vec::new();
         for r in readers {
-            let name = partition_blob(&self.step, r.index);
+            let name = partition_blob(&self.operator_id, r.index);
             let bytes = bincode::serialize(&StoredPosition::Finished).unwrap_or_default();
             match self.coordinator.write(self.epoch, name.clone(), &bytes) {
                 Ok(Some(file)) => last.push((name, file)),
@@ -254,6 +260,7 @@ impl Pipeline {
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let job = t.job.clone();
             let step = t.name(node).to_owned();
+            let operator_id = t.operator_id(node).to_owned();
             let (index, workers) = (t.scope.index(), t.scope.peers());
             let fail =
                 |e: SourceError| RuntimeError::Source { source_name: step.clone(), message: e.to_string() };
@@ -266,7 +273,7 @@ impl Pipeline {
             for p in (0..partitions).filter(|p| p % workers == index) {
                 let stored = match &checkpoints {
                     Some(c) => c
-                        .restored_blob(&partition_blob(&step, p))
+                        .restored_blob(&partition_blob(&operator_id, p))
                         .map_err(|m| fail(SourceError::new(format!("partition {p}"), m)))?
                         .map(|b| bincode::deserialize::<StoredPosition>(&b))
                         .transpose()
@@ -299,7 +306,7 @@ impl Pipeline {
                     !finished,
                 );
             }
-            let mut epochs = checkpoints.as_ref().map(|c| EpochClock::new(c.clone(), &step));
+            let mut epochs = checkpoints.as_ref().map(|c| EpochClock::new(c.clone(), &operator_id));
             let scope = t.scope;
             let stream = timely_source(t.scope, &step.clone(), move |cap: Capability<FrontierTime>, info| {
                 let activator = scope.activator_for(info.address);

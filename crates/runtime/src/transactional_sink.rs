@@ -7,7 +7,7 @@
 use crate::checkpoint::Coordinator;
 use crate::element::Element;
 use crate::error::RuntimeError;
-use crate::graph::{NodeId, NodeKind, Translation};
+use crate::graph::{NodeId, NodeKind, PDone, Translation};
 use crate::pcollection::PCollection;
 use crate::time::FrontierTime;
 use millstream_checkpoint::{BlobName, StatePart};
@@ -49,6 +49,8 @@ fn worker_blob(step: &str, worker: usize) -> BlobName {
 
 struct SinkState<T> {
     step: String,
+    /// The id its pending transactions are stored under.
+    operator_id: String,
     writer: Box<dyn TransactionalWriter<T>>,
     coordinator: Option<Arc<Coordinator>>,
     worker: usize,
@@ -67,7 +69,7 @@ impl<T: 'static> SinkState<T> {
             self.pending.insert(epoch, handle);
             let handles: Vec<&Vec<u8>> = self.pending.values().collect();
             let bytes = bincode::serialize(&handles).map_err(|e| e.to_string())?;
-            c.write(epoch, worker_blob(&self.step, self.worker), &bytes)?;
+            c.write(epoch, worker_blob(&self.operator_id, self.worker), &bytes)?;
             c.ack(epoch);
             self.last_epoch = epoch;
         }
@@ -90,13 +92,14 @@ impl<T: 'static> SinkState<T> {
 impl<T: Element> PCollection<T> {
     /// Writes the collection to a two-phase-commit sink: with checkpointing, output is
     /// published per completed checkpoint (exactly once); without, when the input ends.
-    pub fn write_exactly_once<S: TransactionalSink<T>>(&self, name: &str, sink: S) {
+    pub fn write_exactly_once<S: TransactionalSink<T>>(&self, name: &str, sink: S) -> PDone {
         let input = self.port;
         let sink = Arc::new(sink);
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let stream = t.stream::<T>(input)?;
             let job = t.job.clone();
             let step = t.name(node).to_owned();
+            let operator_id = t.operator_id(node).to_owned();
             let (worker, workers) = (t.scope.index(), t.scope.peers());
             let fail = |message: String| RuntimeError::Sink { sink: step.clone(), message };
             let mut writer = sink.open(worker, workers).map_err(fail)?;
@@ -108,7 +111,7 @@ impl<T: Element> PCollection<T> {
                 let old_workers = c.restored.as_ref().map_or(0, |m| m.workers as usize);
                 let mut restored: Vec<Vec<u8>> = Vec::new();
                 for ow in (0..old_workers).filter(|ow| ow % workers == worker) {
-                    if let Some(bytes) = c.restored_blob(&worker_blob(&step, ow)).map_err(fail)? {
+                    if let Some(bytes) = c.restored_blob(&worker_blob(&operator_id, ow)).map_err(fail)? {
                         let handles: Vec<Vec<u8>> = bincode::deserialize(&bytes)
                             .map_err(|e| fail(format!("bad stored transactions: {e}")))?;
                         restored.extend(handles);
@@ -122,6 +125,7 @@ impl<T: Element> PCollection<T> {
             let first = coordinator.as_ref().map_or(0, |c| c.first_epoch());
             let mut state = SinkState {
                 step: step.clone(),
+                operator_id,
                 writer,
                 coordinator,
                 worker,
@@ -135,7 +139,7 @@ impl<T: Element> PCollection<T> {
             let job_in_op = job.clone();
             builder.build_reschedule(move |_caps| {
                 let job = job_in_op;
-                let mut stash: crate::group::EpochStash<T> = BTreeMap::new();
+                let mut stash: crate::align::EpochStash<T> = BTreeMap::new();
                 let mut last_seen: u64 = first;
                 let mut done = false;
                 move |frontiers: &[MutableAntichain<FrontierTime>]| -> bool {
@@ -209,5 +213,6 @@ impl<T: Element> PCollection<T> {
         });
         let node = self.pipeline.add_node(name, NodeKind::Sink, vec![input], build);
         self.pipeline.set_checkpointed(node, true);
+        PDone::new(self.pipeline.clone(), node)
     }
 }

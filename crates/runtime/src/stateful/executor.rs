@@ -222,6 +222,21 @@ impl<K: Key, V, D: StatefulDoFn<K, V>> Executor<K, V, D> {
         }
     }
 
+    /// Re-indexes every key (after a restore: the index is not part of the state).
+    pub(crate) fn reindex_all(&mut self) {
+        self.index.clear();
+        self.dirty.clear();
+        let keys: Vec<K> = self.store.iter().map(|(k, _)| k.clone()).collect();
+        for key in &keys {
+            if let Some(slot) = self.store.get_mut(key) {
+                slot.indexed = IndexEntry::default();
+            }
+            self.refresh(key);
+        }
+        // Restored groups are as committed: not changed.
+        self.store.take_changed_groups();
+    }
+
     /// Re-indexes every key touched by elements.
     fn refresh_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);

@@ -5,6 +5,8 @@
 
 use super::executor::{Executor, Times};
 use super::StatefulDoFn;
+use crate::align::{stamp_of, EpochAligner};
+use crate::checkpoint::KeyedCheckpointing;
 use crate::dofn::{guarded, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
@@ -15,6 +17,7 @@ use crate::time::{frontier_time, input_progress, FrontierTime};
 use millstream_model::{Timestamp, WindowedValue};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -82,6 +85,8 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
             let stream = t.stream::<(K, V)>(in_port)?;
             let job = t.job.clone();
             let (workers, key_groups) = (job.workers, job.key_groups);
+            let worker = t.scope.index();
+            let operator_id = t.operator_id(node).to_owned();
             let exchange = Exchange::new(move |wv: &WindowedValue<(K, V)>| {
                 worker_for_key(&wv.value.0, key_groups, workers) as u64
             });
@@ -102,22 +107,37 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                 failed = true;
             }
             let mut executor: Executor<K, V, D> = Executor::new(dofn, strategy.clone(), key_groups);
+            let mut checkpointing = job
+                .checkpoints
+                .as_ref()
+                .map(|c| KeyedCheckpointing::new(c.clone(), &operator_id, worker, workers, key_groups));
+            if let Some(ck) = &checkpointing {
+                match ck.restore(&mut executor.store) {
+                    Ok(_) => executor.reindex_all(),
+                    Err(message) => job
+                        .fail(RuntimeError::Translation(format!("{step}: cannot restore state: {message}"))),
+                }
+            }
             builder.build(move |mut caps| {
                 let mut cap: Option<Capability<FrontierTime>> = caps.pop();
                 let mut buffer: Vec<WindowedValue<D::Output>> = Vec::new();
                 let clock = job.clock.clone();
+                let mut aligner: EpochAligner<(K, V)> = EpochAligner::default();
+                let mut last_seen_epoch: u64 = 0;
                 move |frontiers| {
-                    let (input_watermark, input_epoch) = input_progress(&frontiers[0]);
-                    let times = Times { input_watermark, processing_time: clock.now() };
+                    let (frontier_watermark, input_epoch) = input_progress(&frontiers[0]);
+                    // Arrivals wait by epoch, as in the grouping operator: each snapshot
+                    // cuts between epochs.
+                    input.for_each(|cap, data| aligner.push(stamp_of(cap.stamp().iter()), data));
                     let Some(held) = cap.as_ref() else {
-                        // Finished: drain anything that still arrives (nothing should).
-                        input.for_each(|_, data| data.clear());
+                        // Finished: drop anything that still arrives (nothing should).
+                        aligner.clear();
                         return;
                     };
                     if job.is_failed() {
                         // Stop without firing what is left, as the grouping operator does: a
                         // restart resumes from the last checkpoint.
-                        input.for_each(|_, data| data.clear());
+                        aligner.clear();
                         executor.clear();
                         cap = None;
                         return;
@@ -128,21 +148,55 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                         }
                         *failed = true;
                     };
-                    input.for_each(|_cap, data| {
-                        for wv in data.drain(..) {
-                            if failed {
-                                continue;
-                            }
-                            let WindowedValue { value: (key, value), timestamp, window, pane, .. } = wv;
-                            match executor.process(key, value, timestamp, window, pane, times, &mut buffer) {
-                                Ok(true) => {}
-                                Ok(false) => {
-                                    dropped.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(e) => fail(e, &mut failed),
+                    let snapshot_failed = |message: String| {
+                        job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")))
+                    };
+                    let processing_time = clock.now();
+                    let current = input_epoch.unwrap_or(u64::MAX);
+                    while let Some((epoch, batches)) = aligner.pop_ready(current) {
+                        if let Some(ck) = checkpointing.as_mut() {
+                            if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut executor)
+                            {
+                                snapshot_failed(message);
                             }
                         }
-                    });
+                        let times = Times {
+                            input_watermark: aligner.input_watermark(frontier_watermark),
+                            processing_time,
+                        };
+                        for mut data in batches {
+                            for wv in data.drain(..) {
+                                if failed {
+                                    continue;
+                                }
+                                let WindowedValue { value: (key, value), timestamp, window, pane, .. } = wv;
+                                match executor.process(
+                                    key,
+                                    value,
+                                    timestamp,
+                                    window,
+                                    pane,
+                                    times,
+                                    &mut buffer,
+                                ) {
+                                    Ok(true) => {}
+                                    Ok(false) => {
+                                        dropped.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    Err(e) => fail(e, &mut failed),
+                                }
+                            }
+                        }
+                        // What these records caused belongs to their epoch.
+                        send(&mut output, held, epoch, &mut buffer);
+                    }
+                    if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
+                        if let Err(message) = snapshot_through(ck, done.saturating_sub(1), &mut executor) {
+                            snapshot_failed(message);
+                        }
+                    }
+                    let input_watermark = aligner.input_watermark(frontier_watermark);
+                    let times = Times { input_watermark, processing_time };
                     if !failed {
                         if let Err(e) = executor.fire_due(times, &mut buffer) {
                             fail(e, &mut failed);
@@ -154,14 +208,21 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                         // activation sees the failed job and releases the capability).
                         executor.clear();
                     }
-                    if !buffer.is_empty() {
-                        output.activate().session(held).give_container(&mut buffer);
-                        buffer.clear();
+                    send(&mut output, held, input_epoch.unwrap_or(held.time().outer), &mut buffer);
+                    if let Some(e) = input_epoch {
+                        last_seen_epoch = last_seen_epoch.max(e);
                     }
                     match input_epoch {
                         None => {
-                            // Input complete: every event-time timer has fired; what is
-                            // left (processing-time timers, global-window state) is dropped.
+                            // Input complete: every event-time timer has fired. The last
+                            // epoch's snapshot holds what is left (processing-time timers,
+                            // global-window state), which is then dropped.
+                            if let Some(ck) = checkpointing.as_mut() {
+                                let last = ck.final_epoch().max(last_seen_epoch);
+                                if let Err(message) = snapshot_through(ck, last, &mut executor) {
+                                    snapshot_failed(message);
+                                }
+                            }
                             executor.clear();
                             cap = None;
                         }
@@ -175,7 +236,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                             }
                             if clock.is_real() {
                                 if let Some(at) = executor.next_processing_timer() {
-                                    activator.activate_after((at - times.processing_time).to_std());
+                                    activator.activate_after((at - processing_time).to_std());
                                 }
                             }
                         }
@@ -186,6 +247,39 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
             Ok(())
         });
         let node = self.pipeline.add_node(name, NodeKind::ParDo, vec![in_port], build);
+        self.pipeline.set_checkpointed(node, true);
         PCollection::from_port(self.pipeline.clone(), PortRef { node, port: 0 }, self.strategy.clone())
     }
+}
+
+/// Sends the buffered output at `epoch` (at or after the held capability's).
+fn send<O: Clone + 'static>(
+    output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<O>>>>,
+    held: &Capability<FrontierTime>,
+    epoch: u64,
+    buffer: &mut Vec<WindowedValue<O>>,
+) {
+    if buffer.is_empty() {
+        return;
+    }
+    let at = frontier_time(epoch.max(held.time().outer), Timestamp(held.time().inner));
+    if *held.time() == at {
+        output.activate().session(held).give_container(buffer);
+    } else {
+        output.activate().session(&held.delayed(&at)).give_container(buffer);
+    }
+    buffer.clear();
+}
+
+/// Snapshots every epoch after the last snapshot up to `upto`.
+fn snapshot_through<K: Key, V, D: StatefulDoFn<K, V>>(
+    ck: &mut KeyedCheckpointing,
+    upto: u64,
+    executor: &mut Executor<K, V, D>,
+) -> Result<(), String> {
+    while ck.last_epoch < upto {
+        let epoch = ck.last_epoch + 1;
+        ck.snapshot(epoch, &mut executor.store)?;
+    }
+    Ok(())
 }
