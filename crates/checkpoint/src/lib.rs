@@ -36,6 +36,7 @@
 mod error;
 pub mod format;
 mod manifest;
+mod savepoint;
 mod store;
 
 pub use error::{BoxError, CheckpointError};
@@ -44,4 +45,5 @@ pub use manifest::{
     CheckpointKind, FileRef, Manifest, StatePart, MANIFEST_FILE, MANIFEST_FORMAT_VERSION,
 };
 pub use object_store::ObjectStore;
+pub use savepoint::{SavepointOutcome, SavepointRequest, REQUESTS_DIR};
 pub use store::{CheckpointStore, CheckpointWriter};

@@ -348,7 +348,7 @@ impl CheckpointStore {
     }
 
     /// Ids of the checkpoint directories in the store, ascending.
-    fn checkpoint_ids(&self) -> Result<Vec<u64>, CheckpointError> {
+    pub(crate) fn checkpoint_ids(&self) -> Result<Vec<u64>, CheckpointError> {
         let inner = &self.inner;
         let listing = self
             .block_on(inner.store.list_with_delimiter(Some(&inner.prefix)))?
@@ -361,6 +361,15 @@ impl CheckpointStore {
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// The relative paths of every object under `dir` (a relative directory).
+    pub(crate) fn list_under(&self, dir: &str) -> Result<Vec<String>, CheckpointError> {
+        let location = self.location(dir);
+        let objects: Vec<object_store::ObjectMeta> = self
+            .block_on(self.inner.store.list(Some(&location)).try_collect())?
+            .map_err(|e| CheckpointError::io(dir.to_string(), e))?;
+        Ok(objects.iter().filter_map(|m| self.relative(&m.location)).collect())
     }
 
     /// Lists the whole store and reads every manifest.
@@ -444,7 +453,7 @@ impl CheckpointStore {
         Some(parts.join("/"))
     }
 
-    fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), CheckpointError> {
+    pub(crate) fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), CheckpointError> {
         let location = self.location(rel);
         let payload = PutPayload::from(bytes);
         let store = &self.inner.store;
@@ -453,7 +462,7 @@ impl CheckpointStore {
             .map_err(|e| CheckpointError::from_store(rel, e))
     }
 
-    fn get(&self, rel: &str) -> Result<Bytes, CheckpointError> {
+    pub(crate) fn get(&self, rel: &str) -> Result<Bytes, CheckpointError> {
         self.block_on(self.get_async(rel))?
     }
 
@@ -469,7 +478,7 @@ impl CheckpointStore {
     }
 
     /// Deletes the given relative paths; ones already gone are fine.
-    fn delete_all(&self, paths: Vec<String>) -> Result<(), CheckpointError> {
+    pub(crate) fn delete_all(&self, paths: Vec<String>) -> Result<(), CheckpointError> {
         if paths.is_empty() {
             return Ok(());
         }

@@ -9,12 +9,15 @@
 //! epoch, the coordinator commits the manifest: the checkpoint exists from then on.
 //! Checkpoints never wait for event time: an epoch can end at any watermark.
 
+use crate::savepoint::{
+    import_savepoint, write_savepoint, SavepointQueue, REWIND_TO_EPOCH, STARTED_FROM_SAVEPOINT,
+};
 use millstream_checkpoint::{
     BlobName, CheckpointKind, CheckpointStore, CheckpointWriter, FileRef, Manifest, StatePart,
 };
 use millstream_model::Duration;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How a job checkpoints and restores.
@@ -112,6 +115,14 @@ pub(crate) struct Coordinator {
     committed_epoch: AtomicU64,
     /// The checkpoint this run started from.
     pub(crate) restored: Option<Arc<Manifest>>,
+    /// Savepoint requests of the runner.
+    savepoints: Arc<SavepointQueue>,
+    /// The greatest epoch any source has started.
+    highest_started: AtomicU64,
+    /// Sources end every epoch up to this one at once (for a savepoint).
+    force_through: AtomicU64,
+    /// Set to halt the job (stop with savepoint).
+    halt: Arc<AtomicBool>,
 }
 
 /// Epoch 0 is "nothing committed"; checkpoint ids start at 1.
@@ -123,9 +134,17 @@ impl Coordinator {
         expected: usize,
         key_groups: u32,
         workers: u32,
-    ) -> Result<Self, millstream_checkpoint::CheckpointError> {
-        let restored =
-            if config.restore_latest { config.store.latest_complete()?.map(Arc::new) } else { None };
+        savepoints: Arc<SavepointQueue>,
+        halt: Arc<AtomicBool>,
+    ) -> Result<Self, String> {
+        if let Some(savepoint) = &config.savepoint {
+            import_savepoint(&config.store, savepoint)?;
+        }
+        let restored = if config.restore_latest || config.savepoint.is_some() {
+            config.store.latest_complete().map_err(|e| format!("checkpoint store: {e}"))?.map(Arc::new)
+        } else {
+            None
+        };
         if let Some(m) = &restored {
             tracing::info!(checkpoint = m.id, "restoring from checkpoint");
         }
@@ -141,6 +160,41 @@ impl Coordinator {
             committed: Mutex::new(restored.clone()),
             committed_epoch: AtomicU64::new(epoch),
             restored,
+            savepoints,
+            highest_started: AtomicU64::new(epoch + 1),
+            force_through: AtomicU64::new(NO_EPOCH),
+            halt,
+        })
+    }
+
+    /// A source started epoch `epoch`.
+    pub(crate) fn epoch_started(&self, epoch: u64) {
+        self.highest_started.fetch_max(epoch, Ordering::SeqCst);
+    }
+
+    /// Sources end every epoch up to the returned one at once: a savepoint was requested
+    /// while it was in progress.
+    pub(crate) fn forced_through(&self) -> u64 {
+        if self.savepoints.new.swap(false, Ordering::SeqCst) {
+            let started = self.highest_started.load(Ordering::SeqCst);
+            let requests = self.savepoints.requests.lock().unwrap_or_else(|e| e.into_inner());
+            for r in requests.iter() {
+                let mut m = r.min_epoch.lock().unwrap_or_else(|e| e.into_inner());
+                if m.is_none() {
+                    *m = Some(started);
+                    self.force_through.fetch_max(started, Ordering::SeqCst);
+                    tracing::info!(epoch = started, stop = r.stop, "savepoint requested");
+                }
+            }
+        }
+        self.force_through.load(Ordering::SeqCst)
+    }
+
+    /// The epoch exactly-once sinks rewind to: the restored checkpoint's, or the
+    /// savepoint's when the restored checkpoint is a savepoint copied in.
+    pub(crate) fn rewind_epoch(&self) -> u64 {
+        self.restored.as_ref().map_or(NO_EPOCH, |m| {
+            m.metadata.get(REWIND_TO_EPOCH).and_then(|e| e.parse().ok()).unwrap_or(m.id)
         })
     }
 
@@ -278,7 +332,14 @@ impl Coordinator {
             writer.reuse(name, file);
         }
         let started = std::time::Instant::now();
-        match writer.commit(self.key_groups, self.workers, BTreeMap::new()) {
+        // A run started from a savepoint says so in each of its checkpoints.
+        let lineage: BTreeMap<String, String> = self
+            .restored
+            .as_ref()
+            .and_then(|m| m.metadata.get(STARTED_FROM_SAVEPOINT))
+            .map(|s| BTreeMap::from([(STARTED_FROM_SAVEPOINT.to_string(), s.clone())]))
+            .unwrap_or_default();
+        match writer.commit(self.key_groups, self.workers, lineage) {
             Ok(manifest) => {
                 tracing::info!(
                     checkpoint = epoch,
@@ -294,11 +355,50 @@ impl Coordinator {
                     }
                 }
                 self.committed_epoch.fetch_max(epoch, Ordering::SeqCst);
+                self.write_savepoints(epoch);
                 if let Err(e) = self.config.store.retain_last(self.config.retain) {
                     tracing::warn!(error = %e, "could not remove old checkpoints");
                 }
             }
             Err(e) => tracing::warn!(checkpoint = epoch, error = %e, "checkpoint could not be committed"),
+        }
+    }
+
+    /// Copies committed checkpoint `epoch` to the targets of the savepoint requests it
+    /// serves; halts the job if one of them asked to stop.
+    fn write_savepoints(&self, epoch: u64) {
+        let served = self.savepoints.take_served(epoch);
+        if served.is_empty() {
+            return;
+        }
+        let manifest = self.committed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(manifest) = manifest.filter(|m| m.id == epoch) else {
+            for r in served {
+                r.finish(Err(format!("checkpoint {epoch} is no longer the newest")));
+            }
+            return;
+        };
+        for r in served {
+            let started = std::time::Instant::now();
+            let result = write_savepoint(&self.config.store, &manifest, &r);
+            match &result {
+                Ok(sp) => {
+                    tracing::info!(
+                        checkpoint = epoch,
+                        location = %sp.location,
+                        bytes = sp.bytes,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        stop = r.stop,
+                        "savepoint complete"
+                    );
+                    self.savepoints.completed.lock().unwrap_or_else(|e| e.into_inner()).push(sp.clone());
+                    if r.stop {
+                        self.halt.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(message) => tracing::warn!(checkpoint = epoch, %message, "savepoint failed"),
+            }
+            r.finish(result);
         }
     }
 

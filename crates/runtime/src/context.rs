@@ -22,6 +22,8 @@ pub struct JobContext {
     /// Number of key groups (maximum parallelism).
     pub key_groups: u32,
     cancelled: Arc<AtomicBool>,
+    /// Set to stop where the job is, without flushing (stop with savepoint).
+    pub(crate) halt: Arc<AtomicBool>,
     active_sinks: AtomicU64,
     errors: Mutex<Vec<RuntimeError>>,
     counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
@@ -43,6 +45,7 @@ impl JobContext {
             workers,
             key_groups,
             cancelled: cancel.flag.clone(),
+            halt: Arc::new(AtomicBool::new(false)),
             active_sinks: AtomicU64::new(0),
             errors: Mutex::new(Vec::new()),
             counters: Mutex::new(BTreeMap::new()),
@@ -60,6 +63,12 @@ impl JobContext {
     /// the failed attempt.
     pub fn is_failed(&self) -> bool {
         !self.errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    /// Whether the job stops where it is, without flushing windows or firing timers:
+    /// it failed, or it was stopped with a savepoint (a later run continues from there).
+    pub fn is_halted(&self) -> bool {
+        self.halt.load(Ordering::SeqCst) || self.is_failed()
     }
 
     pub(crate) fn sink_started(&self) {

@@ -244,7 +244,7 @@ where
                     aligner.clear();
                     return;
                 };
-                if job.is_failed() {
+                if job.is_halted() {
                     // Stop without flushing: a restart resumes from the last checkpoint.
                     aligner.clear();
                     main_cap = None;

@@ -6,6 +6,7 @@ use crate::context::{CancelHandle, JobContext};
 use crate::error::RuntimeError;
 use crate::graph::{Pipeline, Translation};
 use crate::key::DEFAULT_KEY_GROUPS;
+use crate::savepoint::{RequestWatcher, Savepoint, SavepointHandle, SavepointQueue};
 use crate::time::FrontierTime;
 use millstream_model::Timestamp;
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub struct Runner {
     clock: Option<SharedClock>,
     cancel: CancelHandle,
     checkpointing: Option<CheckpointConfig>,
+    savepoints: Arc<SavepointQueue>,
 }
 
 impl Default for Runner {
@@ -34,6 +36,8 @@ impl Default for Runner {
 pub struct PipelineResult {
     /// Named counters (for example `<step>/dropped_late`).
     pub counters: BTreeMap<String, u64>,
+    /// Savepoints taken during the run (the last one stopped it if it asked to).
+    pub savepoints: Vec<Savepoint>,
 }
 
 impl PipelineResult {
@@ -58,6 +62,7 @@ impl Runner {
             clock: None,
             cancel: CancelHandle::new(),
             checkpointing: None,
+            savepoints: Arc::default(),
         }
     }
 
@@ -91,6 +96,13 @@ impl Runner {
         self.cancel.clone()
     }
 
+    /// A handle that triggers savepoints of the job this runner runs (it needs
+    /// checkpointing). Savepoints can also be requested through the checkpoint store
+    /// (`millstream savepoint`): the runner watches its `requests/` directory.
+    pub fn savepoint_handle(&self) -> SavepointHandle {
+        SavepointHandle { queue: self.savepoints.clone() }
+    }
+
     /// Runs the pipeline to completion: until every source is exhausted (or the job is
     /// cancelled) and all its data has been processed. Then checks its assertions.
     pub fn run(&self, pipeline: &Pipeline) -> Result<PipelineResult, RuntimeError> {
@@ -118,14 +130,20 @@ impl Runner {
             (None, false) => (Arc::new(SystemClock), None),
         };
         let mut job = JobContext::new(clock, manual_clock, self.workers, self.key_groups, &self.cancel);
+        self.savepoints.open();
+        if self.checkpointing.is_none() {
+            self.savepoints.close("savepoints need checkpointing: the job has no checkpoint store");
+        }
         if let Some(config) = &self.checkpointing {
             let coordinator = Coordinator::new(
                 config.clone(),
                 participants * self.workers,
                 self.key_groups,
                 self.workers as u32,
+                self.savepoints.clone(),
+                job.halt.clone(),
             )
-            .map_err(|e| RuntimeError::Config(format!("checkpoint store: {e}")))?;
+            .map_err(RuntimeError::Config)?;
             if let Some(m) = &coordinator.restored {
                 if m.key_groups != self.key_groups {
                     return Err(RuntimeError::Config(format!(
@@ -138,6 +156,10 @@ impl Runner {
             job.checkpoints = Some(Arc::new(coordinator));
         }
         let job = Arc::new(job);
+        let watcher = self
+            .checkpointing
+            .as_ref()
+            .map(|c| RequestWatcher::start(c.store.clone(), self.savepoint_handle()));
         let worker_job = job.clone();
         let config = timely::Config::process(self.workers);
         let guards = timely::execute(config, move |worker| {
@@ -162,10 +184,13 @@ impl Runner {
                 worker.step_or_park(Some(std::time::Duration::from_millis(20)));
             }
         })
-        .map_err(RuntimeError::Worker)?;
-        for r in guards.join() {
-            r.map_err(RuntimeError::Worker)?;
+        .map_err(RuntimeError::Worker);
+        let joined = guards.map(|g| g.join().into_iter().collect::<Result<Vec<()>, String>>());
+        self.savepoints.close("the job ended before a checkpoint completed after the savepoint request");
+        if let Some(w) = watcher {
+            w.finish();
         }
+        joined?.map_err(RuntimeError::Worker)?;
         if let Some(e) = job.errors().into_iter().next() {
             return Err(e);
         }
@@ -179,7 +204,8 @@ impl Runner {
         if !failures.is_empty() {
             return Err(RuntimeError::Assertion(failures.join("\n")));
         }
-        Ok(PipelineResult { counters: job.counters() })
+        let savepoints = self.savepoints.completed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(PipelineResult { counters: job.counters(), savepoints })
     }
 }
 

@@ -206,8 +206,10 @@ impl EpochClock {
         }
     }
 
+    /// Whether to end the epoch now: the interval is over, or a savepoint was requested
+    /// while it was in progress.
     fn due(&self) -> bool {
-        std::time::Instant::now() >= self.next_at
+        std::time::Instant::now() >= self.next_at || self.epoch <= self.coordinator.forced_through()
     }
 
     fn millis_until_due(&self) -> i64 {
@@ -233,6 +235,7 @@ impl EpochClock {
         }
         self.coordinator.ack(self.epoch);
         self.epoch += 1;
+        self.coordinator.epoch_started(self.epoch);
         self.next_at = std::time::Instant::now() + self.coordinator.interval().to_std();
         Ok(())
     }
@@ -323,7 +326,7 @@ impl Pipeline {
                     let Some(c) = cap.as_mut() else { return };
                     let now = job.clock.now();
                     let mut any_data = false;
-                    let cancelled = job.is_cancelled();
+                    let cancelled = job.is_cancelled() || job.is_halted();
                     for r in readers.iter_mut().filter(|r| !r.finished) {
                         if cancelled {
                             r.finished = true;

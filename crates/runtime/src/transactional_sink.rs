@@ -117,8 +117,7 @@ impl<T: Element> PCollection<T> {
                         restored.extend(handles);
                     }
                 }
-                let restored_epoch = c.restored.as_ref().map_or(0, |m| m.id);
-                writer.recover(&restored, restored_epoch).map_err(fail)?;
+                writer.recover(&restored, c.rewind_epoch()).map_err(fail)?;
                 // The restored checkpoint is complete: what it pre-committed is published.
                 writer.commit(&restored).map_err(fail)?;
             }
@@ -150,8 +149,18 @@ impl<T: Element> PCollection<T> {
                     if done {
                         return false;
                     }
-                    if job.is_failed() || (job.is_cancelled() && state.coordinator.is_some()) {
-                        // Stop: nothing more is published; a restart recovers.
+                    if job.is_failed()
+                        || (job.is_cancelled() && state.coordinator.is_some())
+                        || job.is_halted()
+                    {
+                        // Stop: publish what complete checkpoints cover (after a stop with
+                        // savepoint, everything up to the savepoint), nothing more; a
+                        // restart recovers the rest.
+                        if !job.is_failed() {
+                            if let Err(message) = state.commit_completed() {
+                                job.fail(RuntimeError::Sink { sink: state.step.clone(), message });
+                            }
+                        }
                         done = true;
                         job.sink_finished();
                         return false;

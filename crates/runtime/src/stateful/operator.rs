@@ -134,7 +134,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                         aligner.clear();
                         return;
                     };
-                    if job.is_failed() {
+                    if job.is_halted() {
                         // Stop without firing what is left, as the grouping operator does: a
                         // restart resumes from the last checkpoint.
                         aligner.clear();
