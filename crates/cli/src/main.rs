@@ -1,9 +1,11 @@
 //! The `millstream` command.
 //!
 //! `millstream run demo` (also what `millstream` alone does) runs the live game-score
-//! demo: see [`demo`].
+//! demo: see [`demo`]. `millstream savepoint` takes a savepoint of a running job: see
+//! [`savepoint`].
 
 mod demo;
+mod savepoint;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ enum Command {
         #[command(flatten)]
         options: demo::DemoOptions,
     },
+    /// Takes a savepoint of a running job (optionally stopping it).
+    Savepoint(savepoint::SavepointOptions),
 }
 
 /// The built-in jobs.
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run { job: Job::Demo, options }) => demo::run(&options),
+        Some(Command::Savepoint(options)) => savepoint::run(&options),
         None => demo::run(&demo::DemoOptions::default()),
     };
     match result {

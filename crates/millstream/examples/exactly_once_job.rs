@@ -24,6 +24,10 @@
 //! restarted, it publishes exactly what a run without failure publishes. Without, it
 //! publishes everything when the input ends.
 //!
+//! `--from-savepoint DIR` starts from the savepoint in `DIR` (taken with `millstream
+//! savepoint CHECKPOINTS DIR [--stop]` while the job ran), on any number of workers;
+//! `--allow-non-restored-state` drops state of operators the job no longer has.
+//!
 //! `--throttle-us` sleeps that long before each read of at most `--batch` lines of a file,
 //! so that a test can kill the job at many points of its input. Logs (checkpoints
 //! committed, restored, skipped as damaged) go to stderr.
@@ -131,10 +135,13 @@ struct Args {
     retain: usize,
     throttle_us: u64,
     batch: usize,
+    from_savepoint: Option<PathBuf>,
+    allow_non_restored_state: bool,
 }
 
 const USAGE: &str = "usage: millstream-exactly-once-job --input DIR --output DIR [--checkpoints DIR] \
-[--workers N] [--key-groups N] [--interval-ms MS] [--retain N] [--throttle-us US] [--batch LINES]";
+[--workers N] [--key-groups N] [--interval-ms MS] [--retain N] [--throttle-us US] [--batch LINES] \
+[--from-savepoint DIR] [--allow-non-restored-state]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -147,6 +154,8 @@ fn parse_args() -> Result<Args, String> {
         retain: 3,
         throttle_us: 0,
         batch: 1024,
+        from_savepoint: None,
+        allow_non_restored_state: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -164,6 +173,8 @@ fn parse_args() -> Result<Args, String> {
             "--retain" => args.retain = number(&flag, value()?)?,
             "--throttle-us" => args.throttle_us = number(&flag, value()?)?,
             "--batch" => args.batch = number(&flag, value()?)?,
+            "--from-savepoint" => args.from_savepoint = Some(value()?.into()),
+            "--allow-non-restored-state" => args.allow_non_restored_state = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -207,13 +218,28 @@ fn run(args: &Args) -> Result<(), String> {
     let mut runner = Runner::new().workers(args.workers).key_groups(args.key_groups);
     if let Some(dir) = &args.checkpoints {
         let store = CheckpointStore::local(dir).map_err(|e| format!("checkpoint store: {e}"))?;
-        let config = CheckpointConfig::new(store)
+        let mut config = CheckpointConfig::new(store)
             .interval(Duration::from_millis(args.interval_ms))
-            .retain(args.retain);
+            .retain(args.retain)
+            .allow_non_restored_state(args.allow_non_restored_state);
+        if let Some(dir) = &args.from_savepoint {
+            let savepoint = CheckpointStore::local(dir).map_err(|e| format!("savepoint: {e}"))?;
+            config = config.restore_from_savepoint(savepoint);
+        }
         runner = runner.checkpointing(config);
+    } else if args.from_savepoint.is_some() {
+        return Err("--from-savepoint needs --checkpoints".to_owned());
     }
     let started = std::time::Instant::now();
     let result = runner.run(&p).map_err(|e| e.to_string())?;
+    for sp in &result.savepoints {
+        eprintln!(
+            "savepoint at checkpoint {} in {}{}",
+            sp.checkpoint,
+            sp.location,
+            if sp.stopped { ": stopped" } else { "" }
+        );
+    }
     eprintln!(
         "finished in {} ms, dropped as late: {}",
         started.elapsed().as_millis(),

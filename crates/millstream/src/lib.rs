@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub use millstream_checkpoint as checkpoint;
 pub use millstream_connectors as connectors;
 pub use millstream_model as model;
 pub use millstream_runtime as runtime;

@@ -2,8 +2,8 @@
 //! `millstream-exactly-once-job`) is killed with SIGKILL at random moments and restarted
 //! from the same checkpoint directory, again and again; its published output must equal,
 //! record for record, the output of a run without failures. Also: kills in the middle of
-//! a checkpoint write, a corrupted newest checkpoint, and restarts with more and with
-//! fewer workers.
+//! a checkpoint write, a corrupted newest checkpoint, restarts with more and with fewer
+//! workers, and stops with a savepoint resumed on more and on fewer workers.
 //!
 //! The job reads 200,000 score records from four JSON-lines files (one with a byte-order
 //! mark, one with CRLF line ends, one with blank lines), windows them into one-second
@@ -164,6 +164,7 @@ struct Job {
     checkpoints: Option<PathBuf>,
     workers: usize,
     throttle_us: u64,
+    from_savepoint: Option<PathBuf>,
 }
 
 impl Job {
@@ -174,6 +175,7 @@ impl Job {
             checkpoints: None,
             workers: 2,
             throttle_us: 0,
+            from_savepoint: None,
         }
     }
 
@@ -202,6 +204,9 @@ impl Job {
             .args(["--batch", &BATCH.to_string()]);
         if let Some(dir) = &self.checkpoints {
             cmd.arg("--checkpoints").arg(dir);
+        }
+        if let Some(dir) = &self.from_savepoint {
+            cmd.arg("--from-savepoint").arg(dir);
         }
         cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().expect("start the job")
     }
@@ -652,4 +657,71 @@ fn a_corrupt_newest_checkpoint_whose_output_was_published_then_fewer_workers() {
     assert!(log.contains(&format!("skipping checkpoint {id}")), "the damage was not reported:\n{log}");
     writeln!(all_logs, "--- final (1 worker)\n{log}").unwrap();
     assert_exact(&out, &all_logs, &format!("restart with 1 worker after checkpoint {id} was damaged"));
+}
+
+/// Asks the job checkpointing into `chk` for a savepoint in `target` through a request
+/// file (what `millstream savepoint` does) and waits for the answer.
+fn request_savepoint(
+    chk: &Path,
+    target: &Path,
+    stop: bool,
+    id: &str,
+) -> millstream::checkpoint::SavepointOutcome {
+    use millstream::checkpoint::{CheckpointStore, SavepointRequest};
+    let store = CheckpointStore::local(chk).expect("open the checkpoint store");
+    let request = SavepointRequest { id: id.to_owned(), target: target.display().to_string(), stop };
+    store.submit_savepoint_request(&request).expect("write the request");
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    loop {
+        if let Some(outcome) = store.savepoint_outcome(id).expect("read the outcome") {
+            return outcome;
+        }
+        assert!(Instant::now() < deadline, "no answer to savepoint request {id}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn stops_with_savepoints_resumed_on_fewer_and_more_workers_publish_exactly_once() {
+    use millstream::checkpoint::SavepointOutcome;
+    let scratch = Scratch::new("savepoints");
+    let (out, chk, logs) = (scratch.join("out"), scratch.join("chk"), scratch.join("logs"));
+    fs::create_dir_all(&logs).unwrap();
+    let mut all_logs = String::new();
+    let mut from: Option<PathBuf> = None;
+    // 2 workers, stop with savepoint; resume on 1, stop again; resume on 3, to the end.
+    for (round, workers) in [2usize, 1, 3].into_iter().enumerate() {
+        let job = Job {
+            from_savepoint: from.clone(),
+            ..Job::checkpointed(&input().dir, &out, &chk).workers(workers)
+        };
+        let log = logs.join(format!("round-{round}.log"));
+        if round == 2 {
+            writeln!(
+                all_logs,
+                "--- round {round} ({workers} workers, to the end)\n{}",
+                run_to_end(job, &log)
+            )
+            .unwrap();
+            break;
+        }
+        let mut child = job.spawn(&log);
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before the savepoint:\n{}",
+            read_log(&log)
+        );
+        let target = scratch.join(&format!("savepoint-{round}"));
+        let outcome = request_savepoint(&chk, &target, true, &format!("round-{round}"));
+        let status = wait_until(&mut child, Instant::now() + RUN_TIMEOUT);
+        writeln!(all_logs, "--- round {round} ({workers} workers, stopped)\n{}", read_log(&log)).unwrap();
+        assert!(status.is_some_and(|s| s.success()), "the job did not stop cleanly:\n{all_logs}");
+        match outcome {
+            SavepointOutcome::Completed { stopped: true, .. } => {}
+            other => panic!("round {round}: {other:?}\n{all_logs}"),
+        }
+        from = Some(target);
+    }
+    assert_exact(&out, &all_logs, "stops with savepoints, resumed on 1 then 3 workers");
 }
