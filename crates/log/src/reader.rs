@@ -237,12 +237,26 @@ impl Reader {
                 Ok(true)
             }
             Err(e) if is_not_found(&e) => {
-                if !self.newer_segment_exists()? {
-                    return Ok(false);
+                let bases = list_segments(&self.dir).map_err(|e| self.list_error(e))?;
+                if bases.contains(&self.position) {
+                    return Ok(true); // created since we looked: open it on the next round
+                }
+                if bases.first().is_some_and(|&first| first > self.position) {
+                    // The next segment was deleted by retention before we got to it.
+                    let (start, end) = self.offsets()?;
+                    return Err(self.out_of_range(start, end));
                 }
                 let Some((segment, pos)) = &mut self.current else { return Ok(false) };
-                // The segment may have grown (and then rolled) since we saw its end.
-                if segment.refresh_len().map_err(|e| LogError::io("stat", &segment.path, e))? > *pos {
+                if !bases.last().is_some_and(|&b| b > segment.base_offset) {
+                    return Ok(false);
+                }
+                // A newer segment exists. The writer created it after it finished this one and
+                // after it created the one starting here, if any; a directory listing is no
+                // snapshot (it can miss a file created while it runs), so look again: the
+                // segment may have grown, or the next one may exist now.
+                if segment.refresh_len().map_err(|e| LogError::io("stat", &segment.path, e))? > *pos
+                    || next.exists()
+                {
                     return Ok(true);
                 }
                 Err(LogError::Corrupt {
@@ -352,7 +366,16 @@ fn seek_in_segment(segment: &mut SegmentReader, dir: &Path, offset: u64) -> Resu
         if header.next_offset() > offset {
             return Ok((pos, offset));
         }
-        pos += header.frame_len();
+        let end = pos + header.frame_len();
+        if end >= segment.file_len() {
+            // The last batch in the file: count it only if it is complete and intact (it may
+            // be a write in progress or a torn tail).
+            let at = segment.batch_at(pos).map_err(|e| LogError::io("read", &segment.path, e))?;
+            if !matches!(at, BatchAt::Batch { .. }) {
+                return Ok((pos, reached));
+            }
+        }
+        pos = end;
         reached = header.next_offset();
     }
 }

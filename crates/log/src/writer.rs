@@ -590,3 +590,7 @@ fn recover_active(dir: &Path, base: u64, interval: u64) -> Result<(ActiveSegment
     };
     Ok((active, result.staged))
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
