@@ -247,7 +247,7 @@ impl Reader {
                     return Err(self.out_of_range(start, end));
                 }
                 let Some((segment, pos)) = &mut self.current else { return Ok(false) };
-                if !bases.last().is_some_and(|&b| b > segment.base_offset) {
+                if bases.last().is_none_or(|&b| b <= segment.base_offset) {
                     return Ok(false);
                 }
                 // A newer segment exists. The writer created it after it finished this one and

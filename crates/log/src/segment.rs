@@ -173,6 +173,17 @@ impl SegmentReader {
     }
 }
 
+/// A batch that commits a staged batch id, found by a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommittedBatch {
+    /// The staged batch id.
+    pub id: String,
+    /// The batch's base offset.
+    pub base_offset: u64,
+    /// Its record count.
+    pub record_count: u32,
+}
+
 /// Why a scan stopped before the end of the file.
 #[derive(Debug, Clone)]
 pub(crate) struct ScanStop {
@@ -198,7 +209,7 @@ pub(crate) struct Scan {
     /// Index entries due for the batches scanned.
     pub index: Vec<IndexEntry>,
     /// Staged batch ids committed by the batches scanned, with base offset and record count.
-    pub staged: Vec<(String, u64, u32)>,
+    pub staged: Vec<CommittedBatch>,
     /// `None` if the scan reached the end of the file cleanly.
     pub stop: Option<ScanStop>,
 }
@@ -251,7 +262,11 @@ pub(crate) fn scan(
                         });
                     }
                     if let Some(id) = id {
-                        scan.staged.push((id, header.base_offset, header.record_count));
+                        scan.staged.push(CommittedBatch {
+                            id,
+                            base_offset: header.base_offset,
+                            record_count: header.record_count,
+                        });
                     }
                     scan.end_position = pos + header.frame_len();
                     scan.next_offset = header.next_offset();

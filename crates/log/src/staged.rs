@@ -27,6 +27,7 @@ use crate::batch::{set_base_offset, BatchHeader, HEADER_LEN};
 use crate::error::{LogError, Result};
 use crate::fsio::{is_not_found, sync_dir, write_atomic};
 use crate::record::Record;
+use crate::segment::CommittedBatch;
 use crate::topic::validate_staged_id;
 use crate::writer::{remove_if_exists, AppendAck, PartitionWriter};
 
@@ -142,8 +143,11 @@ impl CommittedRegistry {
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        let committed =
-            self.order.iter().map(|id| Entry { id: id.clone(), offsets: self.by_id[id] }).collect();
+        let committed = self
+            .order
+            .iter()
+            .map(|id| Entry { id: id.clone(), offsets: self.by_id.get(id).copied().flatten() })
+            .collect();
         let json = serde_json::to_vec(&RegistryFile { format_version: 1, committed })
             .map_err(|e| LogError::InvalidArgument(format!("cannot serialize committed ids: {e}")))?;
         write_atomic(&dir.join(COMMITTED_FILE), &json)
@@ -165,9 +169,9 @@ impl CommittedRegistry {
     }
 
     /// Adds the ids found in the active segment's batches (committed just before a crash).
-    pub(crate) fn merge_recovered(&mut self, dir: &Path, found: Vec<(String, u64, u32)>) -> Result<()> {
+    pub(crate) fn merge_recovered(&mut self, dir: &Path, found: Vec<CommittedBatch>) -> Result<()> {
         let mut changed = false;
-        for (id, base, count) in found {
+        for CommittedBatch { id, base_offset: base, record_count: count } in found {
             if self.get(&id).is_none() {
                 let offsets = (count > 0)
                     .then(|| AppendAck { base_offset: base, last_offset: base + u64::from(count) - 1 });

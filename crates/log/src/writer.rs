@@ -12,7 +12,7 @@ use crate::fsio::{
 };
 use crate::index::{self, IndexCursor, IndexEntry};
 use crate::record::{now_ms, Record};
-use crate::segment::{scan, SegmentReader};
+use crate::segment::{scan, CommittedBatch, SegmentReader};
 use crate::staged::CommittedRegistry;
 use crate::topic::{Durability, TopicConfig};
 
@@ -537,7 +537,7 @@ fn verify_closed(dir: &Path, base: u64, next_base: u64, interval: u64) -> Result
 /// warning naming the file and position), and rewrites its index. Damage followed by intact
 /// batches is not a tail: that is an error. Returns the segment and the staged batch ids its
 /// batches commit.
-fn recover_active(dir: &Path, base: u64, interval: u64) -> Result<(ActiveSegment, Vec<(String, u64, u32)>)> {
+fn recover_active(dir: &Path, base: u64, interval: u64) -> Result<(ActiveSegment, Vec<CommittedBatch>)> {
     let log_path = dir.join(segment_name(base, LOG_EXT));
     let mut reader = SegmentReader::open(&log_path, base).map_err(|e| LogError::io("open", &log_path, e))?;
     let result = scan(&mut reader, 0, base, None, IndexCursor::new(interval, 0))

@@ -21,10 +21,10 @@ pub fn expected_record(offset: u64) -> Record {
     let len = (offset.wrapping_mul(7919) % 700) as usize;
     let value: Vec<u8> = (0..len).map(|i| (offset as usize + i) as u8).collect();
     let mut record = Record::new(value).with_timestamp(1_700_000_000_000 + offset as i64);
-    if offset % 5 != 0 {
+    if !offset.is_multiple_of(5) {
         record = record.with_key(format!("key-{offset}"));
     }
-    if offset % 3 == 0 {
+    if offset.is_multiple_of(3) {
         record = record.with_header("offset", offset.to_le_bytes().to_vec());
     }
     record
