@@ -80,6 +80,10 @@
 //! 4. records staged batch ids committed by batches of the active segment (see
 //!    [`StagedBatch`]) and deletes staging files of committed ids.
 //!
+//! When opening fails with [`LogError::Corrupt`], [`Log::repair_partition`] cuts the
+//! partition back to its longest intact prefix (an explicit, logged loss of the records
+//! from the first damage on).
+//!
 //! # On-disk format
 //!
 //! ```text
@@ -193,6 +197,7 @@ mod partitioner;
 mod producer;
 mod reader;
 mod record;
+mod repair;
 mod segment;
 mod staged;
 mod topic;
@@ -207,6 +212,7 @@ pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{PartitionAck, Producer};
 pub use reader::{ReadLimit, Reader};
 pub use record::{now_ms, Record, StoredRecord};
+pub use repair::RepairReport;
 pub use staged::{CommitOutcome, StagedBatch, COMMITTED_FILE, COMMITTED_IDS_KEPT, STAGED_DIR, STAGED_EXT};
 pub use topic::{validate_topic_name, Durability, TopicConfig, TOPIC_CONFIG_FILE, TOPIC_CONFIG_VERSION};
 pub use writer::{AppendAck, PartitionWriter, RetentionOutcome, LOCK_FILE};

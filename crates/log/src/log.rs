@@ -8,6 +8,7 @@ use crate::fsio::{is_not_found, sync_dir};
 use crate::producer::Producer;
 use crate::reader::{partition_stats, ReadLimit, Reader};
 use crate::record::StoredRecord;
+use crate::repair::RepairReport;
 use crate::topic::{read_config, validate_topic_name, write_config, TopicConfig, TOPIC_CONFIG_FILE};
 use crate::writer::{try_lock_partition, PartitionWriter};
 
@@ -226,6 +227,17 @@ impl Log {
         limit: ReadLimit,
     ) -> Result<Vec<StoredRecord>> {
         self.reader(topic, partition, offset)?.poll(limit)
+    }
+
+    /// Cuts a damaged partition back to its longest intact prefix: scans every segment in
+    /// full, truncates at the first damage (a bad batch, a gap between segments) and deletes
+    /// everything after it, with a warning naming what was removed. For partitions that fail
+    /// to open with [`LogError::Corrupt`]; a no-op on an intact partition (at the cost of
+    /// reading it all). Takes the partition's lock, so no writer may be open.
+    pub fn repair_partition(&self, topic: &str, partition: u32) -> Result<RepairReport> {
+        let config = self.topic_config(topic)?;
+        check_partition(topic, partition, &config)?;
+        crate::repair::repair(&self.partition_dir(topic, partition)?, topic, partition)
     }
 
     /// The start and end offsets of one partition.

@@ -222,7 +222,10 @@ impl PartitionWriter {
             return Err(self.already_committed(&batch.id));
         }
         let dir = self.staged_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create directory", &dir, e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create directory", &dir, e))?;
+            sync_dir(&self.dir)?;
+        }
         let mut encoder = std::mem::take(&mut self.encoder);
         let result = match encoder.encode(0, batch.records.iter(), Some(&batch.id)) {
             Ok(frame) => write_atomic(&self.staged_path(&batch.id), frame),

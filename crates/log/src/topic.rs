@@ -27,16 +27,20 @@ pub const MAX_NAME_LEN: usize = 249;
 ///   returns. An acknowledged record survives power loss (as far as the disk honours cache
 ///   flushes).
 /// - [`Durability::Interval`]: the segment file is fdatasynced by an append (after its write)
-///   when the previous sync is at least the interval old, by [`crate::PartitionWriter::flush`],
-///   on segment roll and when the writer is dropped. Power loss may lose records acknowledged
+///   when the previous sync is at least the interval old, by [`crate::PartitionWriter::flush`]
+///   and when the writer is dropped. Power loss may lose records acknowledged
 ///   since the last sync: the last interval's worth while appends keep coming, and everything
 ///   since the last append's sync if appends stop without a `flush`.
-/// - [`Durability::None`]: never fsynced by the log (not even on roll); the operating system
-///   writes the pages back when it chooses. Power loss may lose any amount of recent data.
+/// - [`Durability::None`]: appends are never fsynced; the operating system writes the pages
+///   back when it chooses. Power loss may lose any amount of recent data in the active
+///   segment.
 ///
+/// In every mode a segment is fsynced once when it is closed (segment roll), as is the
+/// directory when a segment is created, so power loss can only damage the active segment.
 /// After power loss in the last two modes, recovery truncates a torn tail; damage before
 /// the tail (the file system wrote later pages but not earlier ones) stops the partition with
-/// [`LogError::Corrupt`] instead of silently dropping acknowledged data.
+/// [`LogError::Corrupt`] instead of silently dropping acknowledged data, and
+/// [`crate::Log::repair_partition`] cuts the partition back to its intact prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "DurabilityRepr", into = "DurabilityRepr")]
 pub enum Durability {

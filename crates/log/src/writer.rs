@@ -96,7 +96,7 @@ impl PartitionWriter {
         remove_strays(&dir)?;
         let mut bases = list_segments(&dir).map_err(|e| LogError::io("list", &dir, e))?;
         if bases.is_empty() {
-            create_segment_files(&dir, 0, config.durability)?;
+            create_segment_files(&dir, 0)?;
             bases.push(0);
         }
         let mut closed = Vec::with_capacity(bases.len() - 1);
@@ -307,17 +307,16 @@ impl PartitionWriter {
     }
 
     /// Closes the active segment and starts a new one at the next offset, then applies
-    /// retention.
+    /// retention. The closed segment is fsynced whatever the durability policy (one fsync per
+    /// segment), so power loss can only damage the active segment.
     fn roll(&mut self) -> Result<()> {
-        if self.config.durability != Durability::None {
-            self.sync()?;
-            if let Some(index) = &self.active.index {
-                // The index is derived; a failure to sync it only costs a rebuild.
-                let _ = index.sync_data();
-            }
+        self.sync()?;
+        if let Some(index) = &self.active.index {
+            // The index is derived; a failure to sync it only costs a rebuild.
+            let _ = index.sync_data();
         }
         let next = self.active.next_offset;
-        let (log, log_path, index) = create_segment_files(&self.dir, next, self.config.durability)?;
+        let (log, log_path, index) = create_segment_files(&self.dir, next)?;
         let old = std::mem::replace(
             &mut self.active,
             ActiveSegment {
@@ -395,7 +394,7 @@ impl Drop for PartitionWriter {
     }
 }
 
-fn take_lock(dir: &Path, topic: &str, partition: u32) -> Result<File> {
+pub(crate) fn take_lock(dir: &Path, topic: &str, partition: u32) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)
@@ -447,7 +446,9 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-fn create_segment_files(dir: &Path, base: u64, durability: Durability) -> Result<(File, PathBuf, File)> {
+/// Creates the files of a new segment and fsyncs the directory (so that, whatever the
+/// policy, a synced batch in the new segment is reachable after power loss).
+fn create_segment_files(dir: &Path, base: u64) -> Result<(File, PathBuf, File)> {
     let log_path = dir.join(segment_name(base, LOG_EXT));
     let log = OpenOptions::new()
         .append(true)
@@ -461,9 +462,7 @@ fn create_segment_files(dir: &Path, base: u64, durability: Durability) -> Result
         .truncate(true)
         .open(&index_path)
         .map_err(|e| LogError::io("create index", &index_path, e))?;
-    if durability != Durability::None {
-        sync_dir(dir)?;
-    }
+    sync_dir(dir)?;
     Ok((log, log_path, index))
 }
 

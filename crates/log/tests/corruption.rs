@@ -215,3 +215,45 @@ fn torn_tail_of_the_newest_segment_after_a_roll() {
     drop(writer);
     assert_expected(&read_all(&log, 0, 0, 1000), 0..end - 3);
 }
+
+#[test]
+fn repair_cuts_back_to_the_intact_prefix() {
+    // Damage in the middle of the active segment.
+    let (dir, log) = log_with(TopicConfig::new(1));
+    let (batches, files) = fill(&log, dir.path(), 10);
+    flip_byte(&files[0], batches[4].0 + BATCH_HEADER_LEN as u64 + 5);
+    assert!(log.writer("t", 0).is_err());
+    let (report, warnings) = capture_warnings(|| log.repair_partition("t", 0));
+    let report = report.expect("repair");
+    assert_eq!(report.removed_from_offset, Some(40));
+    assert_eq!(report.removed_segments, 0);
+    assert!(report.damage.as_deref().is_some_and(|d| d.contains("checksum mismatch")), "{report:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("removed offsets from 40"), "{}", warnings[0]);
+    let w = log.writer("t", 0).expect("opens after repair");
+    assert_eq!(w.end_offset(), 40);
+    drop(w);
+    assert_expected(&read_all(&log, 0, 0, 100), 0..40);
+    // Repairing an intact partition changes nothing.
+    assert_eq!(log.repair_partition("t", 0).expect("repair"), millstream_log::RepairReport::default());
+
+    // A damaged closed segment: it is truncated and every later segment deleted.
+    let (_dir, log, files) = three_segments();
+    truncate_by(&files[0], 10);
+    let report = log.repair_partition("t", 0).expect("repair");
+    assert_eq!(report.removed_segments, 2);
+    let w = log.writer("t", 0).expect("opens after repair");
+    let end = w.end_offset();
+    assert_eq!(Some(end), report.removed_from_offset);
+    drop(w);
+    assert_expected(&read_all(&log, 0, 0, 100), 0..end);
+    assert_eq!(segment_files(files[0].parent().expect("dir")).len(), 1);
+
+    // A gap between segments: the segments after it go.
+    let (_dir, log, files) = three_segments();
+    std::fs::remove_file(&files[1]).expect("remove");
+    let report = log.repair_partition("t", 0).expect("repair");
+    assert_eq!(report.removed_segments, 1);
+    assert!(report.damage.as_deref().is_some_and(|d| d.contains("gap")), "{report:?}");
+    log.writer("t", 0).expect("opens after repair");
+}
