@@ -94,8 +94,45 @@ impl std::fmt::Debug for CheckpointConfig {
 type Retired = (Vec<u64>, BTreeMap<BlobName, (u64, FileRef)>);
 
 struct Pending {
-    writer: Option<CheckpointWriter>,
+    /// Shared so that blobs are written without holding the map's lock (workers write
+    /// their blobs in parallel); taken out whole when the checkpoint commits.
+    writer: Option<Arc<CheckpointWriter>>,
     acks: usize,
+    /// When the first participant reported for this epoch (about when the cut was made).
+    started: std::time::Instant,
+    bytes_written: u64,
+    files_written: usize,
+    files_reused: usize,
+}
+
+impl Pending {
+    fn new(store: &CheckpointStore, epoch: u64) -> Self {
+        Pending {
+            writer: Some(Arc::new(store.begin(epoch, CheckpointKind::Checkpoint))),
+            acks: 0,
+            started: std::time::Instant::now(),
+            bytes_written: 0,
+            files_written: 0,
+            files_reused: 0,
+        }
+    }
+}
+
+/// What one completed checkpoint cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// The checkpoint's id (its epoch).
+    pub id: u64,
+    /// From the first snapshot reported for its epoch to its manifest being durable.
+    pub duration: std::time::Duration,
+    /// Bytes of state written for it (changed key groups, positions, sink transactions).
+    pub bytes_written: u64,
+    /// Files written for it.
+    pub files_written: usize,
+    /// Files of earlier checkpoints it reuses (unchanged key groups).
+    pub files_reused: usize,
+    /// The size of all its state, reused files included.
+    pub total_bytes: u64,
 }
 
 /// Shared by all workers of a job: collects snapshots per epoch and commits manifests.
@@ -117,6 +154,8 @@ pub(crate) struct Coordinator {
     pub(crate) restored: Option<Arc<Manifest>>,
     /// Savepoint requests of the runner.
     savepoints: Arc<SavepointQueue>,
+    /// What each completed checkpoint cost.
+    stats: Mutex<Vec<CheckpointStats>>,
     /// The greatest epoch any source has started.
     highest_started: AtomicU64,
     /// Sources end every epoch up to this one at once (for a savepoint).
@@ -161,6 +200,7 @@ impl Coordinator {
             committed_epoch: AtomicU64::new(epoch),
             restored,
             savepoints,
+            stats: Mutex::new(Vec::new()),
             highest_started: AtomicU64::new(epoch + 1),
             force_through: AtomicU64::new(NO_EPOCH),
             halt,
@@ -222,38 +262,42 @@ impl Coordinator {
     /// Writes one blob of epoch `epoch`'s checkpoint.
     /// `Ok(None)` when a newer checkpoint already completed (this epoch was abandoned).
     pub(crate) fn write(&self, epoch: u64, name: BlobName, bytes: &[u8]) -> Result<Option<FileRef>, String> {
-        self.with_writer(epoch, |w| w.write(name, bytes).map_err(|e| e.to_string()))
+        let Some(writer) = self.writer(epoch) else { return Ok(None) };
+        // Written (and fsynced) without the map's lock: workers write in parallel.
+        let file = writer.write(name, bytes).map_err(|e| e.to_string())?;
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = p.get_mut(&epoch) {
+            entry.bytes_written += file.len;
+            entry.files_written += 1;
+        }
+        Ok(Some(file))
     }
 
     /// Points epoch `epoch`'s checkpoint at an unchanged blob of an earlier one.
     pub(crate) fn reuse(&self, epoch: u64, name: BlobName, file: FileRef) {
-        let _ = self.with_writer(epoch, |w| {
-            w.reuse(name, file);
-            Ok(())
-        });
+        if let Some(writer) = self.writer(epoch) {
+            writer.reuse(name, file);
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = p.get_mut(&epoch) {
+                entry.files_reused += 1;
+            }
+        }
     }
 
-    fn with_writer<R>(
-        &self,
-        epoch: u64,
-        f: impl FnOnce(&CheckpointWriter) -> Result<R, String>,
-    ) -> Result<Option<R>, String> {
-        // The map lock is held while the blob is written; the writer is thread-safe, so a
-        // later change can release it first if writers contend.
+    /// The writer of epoch `epoch`'s checkpoint; `None` when a newer checkpoint already
+    /// completed (this epoch was abandoned, and writing into its directory again could
+    /// only confuse).
+    fn writer(&self, epoch: u64) -> Option<Arc<CheckpointWriter>> {
         if epoch <= self.committed_epoch() {
-            // A newer checkpoint already completed: this epoch was abandoned, and writing
-            // into its directory again could only confuse.
-            return Ok(None);
+            return None;
         }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = p.entry(epoch).or_insert_with(|| Pending {
-            writer: Some(self.config.store.begin(epoch, CheckpointKind::Checkpoint)),
-            acks: 0,
-        });
-        match entry.writer.as_ref() {
-            Some(w) => f(w).map(Some),
-            None => Ok(None),
-        }
+        p.entry(epoch).or_insert_with(|| Pending::new(&self.config.store, epoch)).writer.clone()
+    }
+
+    /// Statistics of the checkpoints this run completed, oldest first.
+    pub(crate) fn stats(&self) -> Vec<CheckpointStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// One participant has written everything it has for `epoch`.
@@ -263,10 +307,7 @@ impl Coordinator {
         }
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = p.entry(epoch).or_insert_with(|| Pending {
-                writer: Some(self.config.store.begin(epoch, CheckpointKind::Checkpoint)),
-                acks: 0,
-            });
+            let entry = p.entry(epoch).or_insert_with(|| Pending::new(&self.config.store, epoch));
             entry.acks += 1;
             tracing::debug!(epoch, acks = entry.acks, expected = self.expected, "checkpoint acknowledged");
         }
@@ -306,22 +347,38 @@ impl Coordinator {
                 .map(|(epoch, _)| *epoch);
             match complete {
                 Some(epoch) => {
-                    let writer = p.get_mut(&epoch).and_then(|e| e.writer.take());
+                    let taken = p.get_mut(&epoch).and_then(|e| {
+                        let stats = CheckpointStats {
+                            id: epoch,
+                            duration: e.started.elapsed(),
+                            bytes_written: e.bytes_written,
+                            files_written: e.files_written,
+                            files_reused: e.files_reused,
+                            total_bytes: 0,
+                        };
+                        e.writer.take().map(|w| (w, stats))
+                    });
                     // Older epochs that never completed (a participant skipped them) are
                     // abandoned; retention removes their files.
                     let newer = p.split_off(&(epoch + 1));
                     *p = newer;
-                    writer.map(|w| (epoch, w))
+                    taken.map(|(w, stats)| (epoch, w, stats))
                 }
                 None => None,
             }
         };
-        if let Some((epoch, writer)) = ready {
-            self.commit(epoch, writer);
+        if let Some((epoch, writer, stats)) = ready {
+            // Every participant wrote, then acknowledged: no write is in flight.
+            match Arc::try_unwrap(writer) {
+                Ok(writer) => self.commit(epoch, writer, stats),
+                Err(_) => {
+                    tracing::warn!(checkpoint = epoch, "a blob write is still in flight; not committing")
+                }
+            }
         }
     }
 
-    fn commit(&self, epoch: u64, writer: CheckpointWriter) {
+    fn commit(&self, epoch: u64, writer: CheckpointWriter, mut stats: CheckpointStats) {
         // Blobs of retired participants, written at their retirement epoch, stand for
         // them in every later checkpoint.
         let carried: Vec<(BlobName, FileRef)> = {
@@ -341,6 +398,9 @@ impl Coordinator {
             .unwrap_or_default();
         match writer.commit(self.key_groups, self.workers, lineage) {
             Ok(manifest) => {
+                stats.duration += started.elapsed();
+                stats.total_bytes = manifest.total_bytes();
+                self.stats.lock().unwrap_or_else(|e| e.into_inner()).push(stats);
                 tracing::info!(
                     checkpoint = epoch,
                     files = manifest.entries.len(),
@@ -506,15 +566,31 @@ impl KeyedCheckpointing {
         let committed = self.coordinator.committed_epoch();
         self.history = self.history.split_off(&(committed + 1));
         let changed: BTreeSet<u32> = self.history.values().flatten().copied().collect();
+        let started = std::time::Instant::now();
+        let (mut encoding, mut bytes_written) = (std::time::Duration::ZERO, 0);
         for group in (0..self.key_groups).filter(|g| self.owned(*g)) {
             let name = BlobName { operator: self.operator.clone(), part: StatePart::KeyGroup(group) };
             if changed.contains(&group) {
+                let encode_started = std::time::Instant::now();
                 let bytes = store.encode_group(group).map_err(|e| e.to_string())?;
+                encoding += encode_started.elapsed();
+                bytes_written += bytes.len();
                 self.coordinator.write(epoch, name, &bytes)?;
             } else if let Some(file) = self.coordinator.committed_file(&name) {
                 self.coordinator.reuse(epoch, name, file);
             }
         }
+        tracing::debug!(
+            operator = %self.operator,
+            worker = self.worker,
+            epoch,
+            keys = store.len(),
+            changed_groups = changed.len(),
+            bytes_written,
+            encode_ms = encoding.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "snapshot"
+        );
         self.coordinator.ack(epoch);
         Ok(())
     }

@@ -49,7 +49,7 @@ pub mod transactional_sink;
 pub mod transforms;
 pub mod window_into;
 
-pub use checkpoint::CheckpointConfig;
+pub use checkpoint::{CheckpointConfig, CheckpointStats};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use collect::{Collected, PAssert};
 pub use context::CancelHandle;

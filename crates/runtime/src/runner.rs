@@ -1,6 +1,6 @@
 //! [`Runner`]: executes a pipeline on timely dataflow worker threads.
 
-use crate::checkpoint::{CheckpointConfig, Coordinator};
+use crate::checkpoint::{CheckpointConfig, CheckpointStats, Coordinator};
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::context::{CancelHandle, JobContext};
 use crate::error::RuntimeError;
@@ -38,6 +38,8 @@ pub struct PipelineResult {
     pub counters: BTreeMap<String, u64>,
     /// Savepoints taken during the run (the last one stopped it if it asked to).
     pub savepoints: Vec<Savepoint>,
+    /// The checkpoints completed during the run, with what each cost.
+    pub checkpoints: Vec<CheckpointStats>,
 }
 
 impl PipelineResult {
@@ -205,7 +207,8 @@ impl Runner {
             return Err(RuntimeError::Assertion(failures.join("\n")));
         }
         let savepoints = self.savepoints.completed.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Ok(PipelineResult { counters: job.counters(), savepoints })
+        let checkpoints = job.checkpoints.as_ref().map(|c| c.stats()).unwrap_or_default();
+        Ok(PipelineResult { counters: job.counters(), savepoints, checkpoints })
     }
 }
 
