@@ -48,7 +48,11 @@
 //! An append is acknowledged when [`PartitionWriter::append_batch`] returns `Ok`. What that
 //! promises depends on the topic's [`Durability`]: in every mode the batch is complete in the
 //! segment file, visible to readers and survives a crash of the writing process; with
-//! [`Durability::EveryBatch`] it was also fsynced and survives power loss.
+//! [`Durability::EveryBatch`] it was also fsynced and survives power loss;
+//! with [`Durability::Interval`] it survives power loss once the next sync has happened.
+//! Whatever the policy, a segment is fsynced when it is closed and the directory when a
+//! segment is created, so power loss can only damage the active segment. Staged-batch
+//! commits are always fsynced.
 //!
 //! # Concurrency
 //!

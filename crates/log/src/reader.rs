@@ -5,6 +5,7 @@
 //! the writer will truncate when it next opens), so reading while a writer appends is safe.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::batch::BatchHeader;
 use crate::error::{LogError, Result};
@@ -69,12 +70,26 @@ pub struct Reader {
     /// end of the segment); `None` until located.
     current: Option<(SegmentReader, u64)>,
     pending: Option<Pending>,
+    /// When the reader last listed the directory after catching up (see `advance_segment`).
+    last_listing: Option<Instant>,
 }
+
+/// How often a caught-up reader lists the partition directory to notice that the segment
+/// it is at the end of is not the newest (a gap: damage, or retention overtaking it).
+const LISTING_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Reader {
     /// A reader of the partition in `dir` positioned at `offset` (checked on the first poll).
     pub(crate) fn new(dir: PathBuf, topic: &str, partition: u32, offset: u64) -> Self {
-        Reader { topic: topic.to_string(), partition, dir, position: offset, current: None, pending: None }
+        Reader {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            position: offset,
+            current: None,
+            pending: None,
+            last_listing: None,
+        }
     }
 
     /// The topic.
@@ -237,6 +252,12 @@ impl Reader {
                 Ok(true)
             }
             Err(e) if is_not_found(&e) => {
+                // Caught up, unless a newer segment exists; listing the directory on every
+                // poll of a caught-up reader would be wasteful, so look now and then.
+                if self.last_listing.is_some_and(|t| t.elapsed() < LISTING_INTERVAL) {
+                    return Ok(false);
+                }
+                self.last_listing = Some(Instant::now());
                 let bases = list_segments(&self.dir).map_err(|e| self.list_error(e))?;
                 if bases.contains(&self.position) {
                     return Ok(true); // created since we looked: open it on the next round

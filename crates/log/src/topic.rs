@@ -140,6 +140,12 @@ impl TopicConfig {
         self
     }
 
+    /// Sets the spacing of offset index entries.
+    pub fn with_index_interval_bytes(mut self, bytes: u64) -> Self {
+        self.index_interval_bytes = bytes;
+        self
+    }
+
     /// Sets size-based retention.
     pub fn with_retention_bytes(mut self, bytes: Option<u64>) -> Self {
         self.retention_bytes = bytes;

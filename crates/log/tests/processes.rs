@@ -103,7 +103,7 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::open(dir.path()).expect("open");
-    let config = TopicConfig::new(1).with_segment_bytes(4 << 20).with_durability(Durability::EveryBatch);
+    let config = TopicConfig::new(1).with_segment_bytes(512 << 10).with_durability(Durability::EveryBatch);
     log.create_topic("t", config).expect("create");
 
     let mut max_acked: Option<u64> = None;
