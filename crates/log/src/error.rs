@@ -27,7 +27,7 @@ pub enum LogError {
         /// What is wrong with it.
         reason: String,
     },
-    /// An invalid staged batch id (same rules as topic names).
+    /// An invalid staged batch id (the rules of topic names, at most 200 characters).
     #[error("invalid staged batch id {id:?}: {reason}")]
     InvalidStagedId {
         /// The id given.

@@ -218,5 +218,8 @@ pub use reader::{ReadLimit, Reader};
 pub use record::{now_ms, Record, StoredRecord};
 pub use repair::RepairReport;
 pub use staged::{CommitOutcome, StagedBatch, COMMITTED_FILE, COMMITTED_IDS_KEPT, STAGED_DIR, STAGED_EXT};
-pub use topic::{validate_topic_name, Durability, TopicConfig, TOPIC_CONFIG_FILE, TOPIC_CONFIG_VERSION};
+pub use topic::{
+    validate_topic_name, Durability, TopicConfig, MAX_NAME_LEN, MAX_STAGED_ID_LEN, TOPIC_CONFIG_FILE,
+    TOPIC_CONFIG_VERSION,
+};
 pub use writer::{AppendAck, PartitionWriter, RetentionOutcome, LOCK_FILE};

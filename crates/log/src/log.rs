@@ -100,7 +100,7 @@ impl Log {
         if dir.exists() {
             return Err(LogError::TopicExists { topic: name.to_string() });
         }
-        let tmp = self.root.join(format!("{CREATING_PREFIX}{name}-{}-{}", std::process::id(), unique()));
+        let tmp = self.root.join(format!("{CREATING_PREFIX}{}-{}", std::process::id(), unique()));
         let build = || -> Result<()> {
             std::fs::create_dir(&tmp).map_err(|e| LogError::io("create directory", &tmp, e))?;
             for p in 0..config.partitions {
@@ -179,7 +179,7 @@ impl Log {
                 None => return Err(LogError::TopicInUse { topic: topic.to_string(), partition }),
             }
         }
-        let doomed = self.root.join(format!("{DELETING_PREFIX}{topic}-{}-{}", std::process::id(), unique()));
+        let doomed = self.root.join(format!("{DELETING_PREFIX}{}-{}", std::process::id(), unique()));
         std::fs::rename(&dir, &doomed).map_err(|e| {
             if is_not_found(&e) {
                 LogError::TopicNotFound { topic: topic.to_string() }

@@ -204,8 +204,8 @@ impl PartitionWriter {
         }
     }
 
-    /// Starts a staged batch with `id` (rules of topic names: `[A-Za-z0-9._-]`, 1 to 249
-    /// characters, no leading dot). Fails if `id` is already committed.
+    /// Starts a staged batch with `id` (`[A-Za-z0-9._-]`, 1 to 200 characters, no leading
+    /// dot). Fails if `id` is already committed.
     pub fn begin_staged(&self, id: &str) -> Result<StagedBatch> {
         validate_staged_id(id)?;
         if self.committed.get(id).is_some() {

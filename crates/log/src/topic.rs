@@ -14,6 +14,9 @@ pub const TOPIC_CONFIG_FILE: &str = "topic.json";
 pub const TOPIC_CONFIG_VERSION: u32 = 1;
 /// The longest topic name (as Kafka's).
 pub const MAX_NAME_LEN: usize = 249;
+/// The longest staged batch id (its staging file name, `<id>.staged.tmp` while written,
+/// must fit the usual 255-byte file name limit).
+pub const MAX_STAGED_ID_LEN: usize = 200;
 
 /// When appended records are fsynced, and so what an acknowledgement promises.
 ///
@@ -229,20 +232,22 @@ pub(crate) fn read_config(dir: &Path, topic: &str) -> Result<TopicConfig> {
 /// (which also rules out `.` and `..`; dot-names are reserved for the log's own temporary
 /// directories).
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    check_name(name).map_err(|reason| LogError::InvalidTopicName { name: name.to_string(), reason })
+    check_name(name, MAX_NAME_LEN)
+        .map_err(|reason| LogError::InvalidTopicName { name: name.to_string(), reason })
 }
 
-/// Checks a staged batch id (same rules as topic names).
+/// Checks a staged batch id (the rules of topic names, at most 200 characters).
 pub(crate) fn validate_staged_id(id: &str) -> Result<()> {
-    check_name(id).map_err(|reason| LogError::InvalidStagedId { id: id.to_string(), reason })
+    check_name(id, MAX_STAGED_ID_LEN)
+        .map_err(|reason| LogError::InvalidStagedId { id: id.to_string(), reason })
 }
 
-fn check_name(name: &str) -> std::result::Result<(), String> {
+fn check_name(name: &str, max_len: usize) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("the name is empty".into());
     }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!("the name is {} characters long; the limit is {MAX_NAME_LEN}", name.len()));
+    if name.len() > max_len {
+        return Err(format!("the name is {} characters long; the limit is {max_len}", name.len()));
     }
     if name.starts_with('.') {
         return Err("the name starts with '.' (reserved; this also excludes '.' and '..')".into());

@@ -128,3 +128,36 @@ fn keyless_records_go_round_robin_one_partition_per_call() {
     producer.flush().expect("flush");
     assert_eq!(producer.apply_retention().expect("retention").len(), 3);
 }
+
+#[test]
+fn longest_names_work_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path()).expect("open");
+    let name = "n".repeat(millstream_log::MAX_NAME_LEN);
+    log.create_topic(&name, TopicConfig::new(1)).expect("create");
+    assert_eq!(log.list_topics().expect("list"), vec![name.clone()]);
+    let mut w = log.writer(&name, 0).expect("writer");
+    let id = "i".repeat(millstream_log::MAX_STAGED_ID_LEN);
+    let mut batch = w.begin_staged(&id).expect("begin");
+    batch.stage([Record::new("v")]);
+    w.persist(&batch).expect("persist");
+    w.commit(&id).expect("commit");
+    assert!(matches!(w.begin_staged(&format!("{id}x")), Err(LogError::InvalidStagedId { .. })));
+    drop(w);
+    assert_eq!(log.read(&name, 0, 0, ReadLimit::default()).expect("read").len(), 1);
+    log.delete_topic(&name).expect("delete");
+    assert!(log.list_topics().expect("list").is_empty());
+}
+
+#[test]
+fn types_can_move_to_worker_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<millstream_log::PartitionWriter>();
+    send::<millstream_log::Producer>();
+    send::<millstream_log::Reader>();
+    send::<Log>();
+    sync::<Log>();
+    send::<LogError>();
+    sync::<LogError>();
+}
