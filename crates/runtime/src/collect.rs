@@ -38,8 +38,10 @@ impl<T: Element> PCollection<T> {
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let stream = t.stream::<T>(input)?;
             let items = sink_items.clone();
+            let flow_in = t.flow_in();
             stream.sink(Local, t.name(node), move |(input, _frontier)| {
                 input.for_each(|_cap, data| {
+                    flow_in.received(data.len());
                     items.lock().unwrap_or_else(|e| e.into_inner()).append(data);
                 });
             });

@@ -3,6 +3,7 @@
 use crate::checkpoint::Coordinator;
 use crate::clock::{ManualClock, SharedClock};
 use crate::error::RuntimeError;
+use crate::flow::InFlight;
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +25,10 @@ pub struct JobContext {
     cancelled: Arc<AtomicBool>,
     /// Set to stop where the job is, without flushing (stop with savepoint).
     pub(crate) halt: Arc<AtomicBool>,
+    /// Records in flight between operators (backpressure).
+    pub(crate) in_flight: InFlight,
+    /// Sources pause while more records than this are in flight.
+    pub(crate) max_in_flight: i64,
     active_sinks: AtomicU64,
     errors: Mutex<Vec<RuntimeError>>,
     counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
@@ -46,6 +51,8 @@ impl JobContext {
             key_groups,
             cancelled: cancel.flag.clone(),
             halt: Arc::new(AtomicBool::new(false)),
+            in_flight: InFlight::default(),
+            max_in_flight: i64::MAX,
             active_sinks: AtomicU64::new(0),
             errors: Mutex::new(Vec::new()),
             counters: Mutex::new(BTreeMap::new()),
@@ -69,6 +76,11 @@ impl JobContext {
     /// it failed, or it was stopped with a savepoint (a later run continues from there).
     pub fn is_halted(&self) -> bool {
         self.halt.load(Ordering::SeqCst) || self.is_failed()
+    }
+
+    /// Whether sources should pause: too many records are in flight.
+    pub(crate) fn is_backpressured(&self) -> bool {
+        self.in_flight.get() > self.max_in_flight
     }
 
     pub(crate) fn sink_started(&self) {

@@ -8,13 +8,17 @@
 
 use crate::context::JobContext;
 use crate::error::RuntimeError;
+use crate::flow::{FlowIn, FlowOut};
 use crate::time::FrontierTime;
 use millstream_model::WindowedValue;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
+use timely::dataflow::channels::pact::Pipeline as Local;
+use timely::dataflow::operators::generic::Operator as _;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{Scope, Stream};
@@ -228,6 +232,11 @@ pub struct Translation<'s> {
     pub(crate) probe: ProbeHandle<FrontierTime>,
     pub(crate) names: Vec<String>,
     pub(crate) operator_ids: Vec<String>,
+    /// Per output: how many inputs read it (backpressure counts a send once per reader).
+    consumers: HashMap<PortRef, Arc<AtomicI64>>,
+    /// Drains to attach to outputs nobody reads, in `insert` order, with their ports.
+    drains: Vec<Box<dyn FnOnce(&mut Translation<'s>) + 's>>,
+    drain_ports: Vec<PortRef>,
     _scope: PhantomData<&'s ()>,
 }
 
@@ -244,12 +253,21 @@ impl<'s> Translation<'s> {
             probe,
             names: Vec::new(),
             operator_ids: Vec::new(),
+            consumers: HashMap::new(),
+            drains: Vec::new(),
+            drain_ports: Vec::new(),
             _scope: PhantomData,
         }
     }
 
     /// The stream of an earlier node's output.
+    ///
+    /// Each call is one consumer of the output (counted for backpressure): call it once
+    /// per input that reads the stream.
     pub(crate) fn stream<T: Clone + 'static>(&self, port: PortRef) -> Result<WStream<'s, T>, RuntimeError> {
+        if let Some(c) = self.consumers.get(&port) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let stored =
             self.streams.get(&port).and_then(|b| b.downcast_ref::<WStream<'static, T>>()).ok_or_else(
                 || RuntimeError::Translation(format!("no stream of the expected type for {port:?}")),
@@ -264,10 +282,58 @@ impl<'s> Translation<'s> {
     /// the whole dataflow is done and TestStream knows when a step is fully processed.
     pub(crate) fn insert<T: Clone + 'static>(&mut self, port: PortRef, stream: WStream<'s, T>) {
         let stream = stream.probe_with(&self.probe);
+        self.consumers.entry(port).or_default();
+        // An output nobody reads gets a drain that counts what arrives (backpressure).
+        let drain_stream = stream.clone();
+        self.drains.push(Box::new(move |t: &mut Translation<'s>| {
+            let flow = t.job.in_flight.input();
+            drain_stream.sink(Local, "Drain", move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    flow.received(data.len());
+                    data.clear();
+                });
+            });
+        }));
+        self.drain_ports.push(port);
         // SAFETY: only the lifetime is erased, so the stream fits in a `Box<dyn Any>`;
         // `stream()` restores it, and the map is dropped with `self` before `'s` ends.
         let erased = unsafe { std::mem::transmute::<WStream<'s, T>, WStream<'static, T>>(stream) };
         self.streams.insert(port, Box::new(erased));
+    }
+
+    /// Counts what an operator sends on output `port` (call before building it).
+    pub(crate) fn flow_out(&mut self, port: PortRef) -> FlowOut {
+        let consumers = self.consumers.entry(port).or_default().clone();
+        self.job.in_flight.output(consumers)
+    }
+
+    /// Adds `n` readers of output `port` beyond the one [`stream`](Self::stream) counted
+    /// (an input that gets a copy per worker, like a broadcast).
+    pub(crate) fn add_readers(&self, port: PortRef, n: usize) {
+        if let Some(c) = self.consumers.get(&port) {
+            c.fetch_add(n as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Counts what an operator takes out of its inputs.
+    pub(crate) fn flow_in(&self) -> FlowIn {
+        self.job.in_flight.input()
+    }
+
+    /// After every node is built: outputs that no input reads get a counting drain.
+    pub(crate) fn drain_unread_outputs(&mut self) {
+        let drains = std::mem::take(&mut self.drains);
+        let ports = std::mem::take(&mut self.drain_ports);
+        for (port, drain) in ports.into_iter().zip(drains) {
+            let unread =
+                self.consumers.get(&port).is_none_or(|c| c.load(std::sync::atomic::Ordering::Relaxed) == 0);
+            if unread {
+                if let Some(c) = self.consumers.get(&port) {
+                    c.store(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                drain(self);
+            }
+        }
     }
 
     /// The name of the node being built.
@@ -284,6 +350,7 @@ impl<'s> Translation<'s> {
 impl Drop for Translation<'_> {
     fn drop(&mut self) {
         // Streams must go before the scope they borrow; make the order explicit.
+        self.drains.clear();
         self.streams.clear();
     }
 }

@@ -5,6 +5,7 @@ use crate::align::{stamp_of, EpochAligner};
 use crate::checkpoint::KeyedCheckpointing;
 use crate::element::Element;
 use crate::error::RuntimeError;
+use crate::flow::FlowOut;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::{worker_for_key, Key};
 use crate::pcollection::PCollection;
@@ -211,6 +212,9 @@ where
         let mut late_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(late_out);
         let reducer = WindowReducer::new(reducer_strategy.clone(), combine_fn.clone());
         let dropped_counter = job.counter(&format!("{step}/dropped_late"));
+        let flow_in = t.flow_in();
+        let main_flow = t.flow_out(PortRef { node, port: 0 });
+        let late_flow = t.flow_out(PortRef { node, port: 1 });
         builder.build(move |mut caps| {
             let mut late_cap: Option<Capability<FrontierTime>> = caps.pop();
             let mut main_cap: Option<Capability<FrontierTime>> = caps.pop();
@@ -238,7 +242,10 @@ where
                 let now = clock.now();
                 // Arrivals wait by epoch: an epoch's records are processed only once every
                 // earlier epoch is complete here, so each snapshot cuts between epochs.
-                input.for_each(|cap, data| aligner.push(stamp_of(cap.stamp().iter()), data));
+                input.for_each(|cap, data| {
+                    flow_in.received(data.len());
+                    aligner.push(stamp_of(cap.stamp().iter()), data)
+                });
                 let input_watermark = aligner.input_watermark(frontier_watermark);
                 let Some(cap) = main_cap.as_ref() else {
                     aligner.clear();
@@ -302,9 +309,9 @@ where
                     }
                     // What these records caused belongs to their epoch.
                     let at = frontier_time(epoch.max(cap.time().outer), held);
-                    send(&mut main_out, cap, &at, &mut out_buf);
+                    send(&mut main_out, &main_flow, cap, &at, &mut out_buf);
                     if let Some(late) = late_cap.as_ref() {
-                        send(&mut late_out, late, &at, &mut late_buf);
+                        send(&mut late_out, &late_flow, late, &at, &mut late_buf);
                     }
                 }
                 if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
@@ -328,7 +335,7 @@ where
                 }
                 groups.refresh_dirty();
                 let at = frontier_time(input_epoch.unwrap_or(cap.time().outer).max(cap.time().outer), held);
-                send(&mut main_out, cap, &at, &mut out_buf);
+                send(&mut main_out, &main_flow, cap, &at, &mut out_buf);
                 // Hold the output at min(input watermark, holds), in the input's epoch;
                 // release everything once the input is done and no key holds state.
                 if let Some(e) = input_epoch {
@@ -402,6 +409,7 @@ fn reindex<K: Ord + Clone>(
 /// Sends a buffer at time `at` (at or after `cap`).
 fn send<T: Clone + 'static>(
     output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<T>>>>,
+    flow: &FlowOut,
     cap: &Capability<FrontierTime>,
     at: &FrontierTime,
     buffer: &mut Vec<WindowedValue<T>>,
@@ -409,6 +417,7 @@ fn send<T: Clone + 'static>(
     if buffer.is_empty() {
         return;
     }
+    flow.sent(buffer.len());
     if cap.time() == at {
         output.activate().session(cap).give_container(buffer);
     } else {

@@ -31,6 +31,7 @@ mod create;
 pub mod dofn;
 pub mod element;
 pub mod error;
+mod flow;
 pub mod graph;
 pub mod group;
 pub mod key;

@@ -19,7 +19,8 @@ use timely::dataflow::operators::InputCapability;
 
 /// Sends one tagged output's buffered elements downstream.
 trait TaggedPort {
-    fn flush(&mut self, buffer: &mut Box<dyn Any>, cap: &InputCapability<FrontierTime>);
+    /// Returns how many elements it sent.
+    fn flush(&mut self, buffer: &mut Box<dyn Any>, cap: &InputCapability<FrontierTime>) -> usize;
 }
 
 struct TypedPort<U: Element> {
@@ -27,12 +28,15 @@ struct TypedPort<U: Element> {
 }
 
 impl<U: Element> TaggedPort for TypedPort<U> {
-    fn flush(&mut self, buffer: &mut Box<dyn Any>, cap: &InputCapability<FrontierTime>) {
-        if let Some(vec) = buffer.downcast_mut::<Vec<WindowedValue<U>>>() {
-            if !vec.is_empty() {
+    fn flush(&mut self, buffer: &mut Box<dyn Any>, cap: &InputCapability<FrontierTime>) -> usize {
+        match buffer.downcast_mut::<Vec<WindowedValue<U>>>() {
+            Some(vec) if !vec.is_empty() => {
+                let n = vec.len();
                 self.output.activate().session(cap).give_container(vec);
                 vec.clear();
+                n
             }
+            _ => 0,
         }
     }
 }
@@ -158,11 +162,16 @@ impl<T: Element> PCollection<T> {
                 buffers: build_tags.iter().map(|t| (t.empty)()).collect(),
             };
             let mut dofn = dofn.clone();
+            let flow_in = t.flow_in();
+            let main_flow = t.flow_out(PortRef { node, port: 0 });
+            let tagged_flows: Vec<_> =
+                (0..build_tags.len()).map(|i| t.flow_out(PortRef { node, port: i + 1 })).collect();
             builder.build(move |_caps| {
                 dofn.setup();
                 let mut buffer: Vec<WindowedValue<D::Output>> = Vec::new();
                 move |_frontiers| {
                     input.for_each(|cap, data| {
+                        flow_in.received(data.len());
                         for wv in data.drain(..) {
                             let WindowedValue { value, timestamp, window, pane, retraction } = wv;
                             let mut ctx = ProcessContext {
@@ -179,11 +188,14 @@ impl<T: Element> PCollection<T> {
                             }
                         }
                         if !buffer.is_empty() {
+                            main_flow.sent(buffer.len());
                             main_out.activate().session(&cap).give_container(&mut buffer);
                             buffer.clear();
                         }
-                        for (port, buf) in ports.iter_mut().zip(tagged.buffers.iter_mut()) {
-                            port.flush(buf, &cap);
+                        for ((port, buf), flow) in
+                            ports.iter_mut().zip(tagged.buffers.iter_mut()).zip(&tagged_flows)
+                        {
+                            flow.sent(port.flush(buf, &cap));
                         }
                     });
                 }

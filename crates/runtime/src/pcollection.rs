@@ -128,16 +128,19 @@ impl<T: Element> PCollection<T> {
             let job = t.job.clone();
             let step = t.name(node).to_owned();
             let mut f = make();
+            let (flow_in, flow_out) = (t.flow_in(), t.flow_out(PortRef { node, port: 0 }));
             let out = stream.unary(Local, &step.clone(), move |_cap, _info| {
                 let mut buffer: Vec<WindowedValue<O>> = Vec::new();
                 move |input, output| {
                     input.for_each(|cap, data| {
+                        flow_in.received(data.len());
                         for wv in data.drain(..) {
                             if let Err(e) = guarded(|| f(wv, &mut buffer)) {
                                 job.fail(RuntimeError::UserFunction { step: step.clone(), message: e.0 });
                             }
                         }
                         if !buffer.is_empty() {
+                            flow_out.sent(buffer.len());
                             output.session(&cap).give_container(&mut buffer);
                             buffer.clear();
                         }

@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 
+/// The default bound of records in flight per worker (see [`Runner::max_in_flight`]):
+/// enough for sources to read ahead a few batches, small enough to keep queues short.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_WORKER: usize = 64 * 1024;
+
 /// Runs pipelines: `workers` threads (default: the number of cores), each running the
 /// whole dataflow on its share of the data, exchanging elements by key for grouping.
 #[derive(Clone, Debug)]
@@ -23,6 +27,7 @@ pub struct Runner {
     cancel: CancelHandle,
     checkpointing: Option<CheckpointConfig>,
     savepoints: Arc<SavepointQueue>,
+    max_in_flight: Option<usize>,
 }
 
 impl Default for Runner {
@@ -65,6 +70,7 @@ impl Runner {
             cancel: CancelHandle::new(),
             checkpointing: None,
             savepoints: Arc::default(),
+            max_in_flight: None,
         }
     }
 
@@ -77,6 +83,15 @@ impl Runner {
     /// Sets the number of key groups (the maximum parallelism; default 128).
     pub fn key_groups(mut self, key_groups: u32) -> Self {
         self.key_groups = key_groups.max(1);
+        self
+    }
+
+    /// Bounds the records in flight between operators (backpressure): sources pause
+    /// while more than `records` are queued anywhere in the job, so a slow operator or
+    /// sink slows the sources down and memory stays bounded. Default:
+    /// [`DEFAULT_MAX_IN_FLIGHT_PER_WORKER`] per worker.
+    pub fn max_in_flight(mut self, records: usize) -> Self {
+        self.max_in_flight = Some(records.max(1));
         self
     }
 
@@ -132,6 +147,10 @@ impl Runner {
             (None, false) => (Arc::new(SystemClock), None),
         };
         let mut job = JobContext::new(clock, manual_clock, self.workers, self.key_groups, &self.cancel);
+        job.max_in_flight = self
+            .max_in_flight
+            .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_WORKER * self.workers)
+            .min(i64::MAX as usize) as i64;
         self.savepoints.open();
         if self.checkpointing.is_none() {
             self.savepoints.close("savepoints need checkpointing: the job has no checkpoint store");
@@ -180,6 +199,7 @@ impl Runner {
                             break;
                         }
                     }
+                    t.drain_unread_outputs();
                 })
             });
             while !probe.done() || job.active_sinks() > 0 {

@@ -8,6 +8,7 @@
 use crate::dofn::{guarded, DoFn, ProcessContext, TaggedBuffers, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
+use crate::flow::FlowIn;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::Key;
 use crate::pcollection::PCollection;
@@ -130,6 +131,7 @@ struct TypedPort<
     input: timely::dataflow::operators::generic::InputHandleCore<FrontierTime, Vec<WindowedValue<S>>, P>,
     buffers: BTreeMap<Window, Vec<S>>,
     materialize: Materializer<S>,
+    flow: FlowIn,
 }
 
 impl<S: Element, P> SideInputPort for TypedPort<S, P>
@@ -138,7 +140,9 @@ where
 {
     fn pull(&mut self) {
         let buffers = &mut self.buffers;
+        let flow = &self.flow;
         self.input.for_each(|_cap, data| {
+            flow.received(data.len());
             for wv in data.drain(..) {
                 if !wv.retraction {
                     buffers.entry(wv.window).or_default().push(wv.value);
@@ -166,8 +170,16 @@ impl<S: Element> PCollection<S> {
             Arc::new(move |values| materialize(values).map(|v| Box::new(v) as Box<dyn Any + Send + Sync>));
         let attach = attach_fn(move |builder, t| {
             let stream = t.stream::<S>(port)?.broadcast();
+            // Broadcast delivers a copy to every worker: one reader per worker.
+            t.add_readers(port, t.scope.peers() - 1);
             let input = builder.new_input(stream, Local);
-            Ok(Box::new(TypedPort { input, buffers: BTreeMap::new(), materialize: materialize.clone() }))
+            let flow = t.flow_in();
+            Ok(Box::new(TypedPort {
+                input,
+                buffers: BTreeMap::new(),
+                materialize: materialize.clone(),
+                flow,
+            }))
         });
         PCollectionView {
             id: NEXT_VIEW.fetch_add(1, Ordering::Relaxed),
@@ -246,6 +258,7 @@ impl<T: Element> PCollection<T> {
             let mut out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(out);
             let sides = sides.clone();
             let mut dofn = dofn.clone();
+            let (flow_in, flow_out) = (t.flow_in(), t.flow_out(PortRef { node, port: 0 }));
             builder.build(move |_caps| {
                 dofn.setup();
                 let mut pending: Vec<(CapabilitySet<FrontierTime>, Vec<WindowedValue<T>>)> = Vec::new();
@@ -256,7 +269,10 @@ impl<T: Element> PCollection<T> {
                 let mut tagged = TaggedBuffers::empty();
                 let mut buffer: Vec<WindowedValue<D::Output>> = Vec::new();
                 move |frontiers: &[MutableAntichain<FrontierTime>]| {
-                    main.for_each(|cap, data| pending.push((cap.retain_stamp(0), std::mem::take(data))));
+                    main.for_each(|cap, data| {
+                        flow_in.received(data.len());
+                        pending.push((cap.retain_stamp(0), std::mem::take(data)));
+                    });
                     for p in ports.iter_mut() {
                         p.pull();
                     }
@@ -310,6 +326,7 @@ impl<T: Element> PCollection<T> {
                             }
                         }
                         if !buffer.is_empty() {
+                            flow_out.sent(buffer.len());
                             out.activate().session(&cap).give_container(&mut buffer);
                             buffer.clear();
                         }

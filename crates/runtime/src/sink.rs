@@ -44,8 +44,10 @@ impl<T: Element> PCollection<T> {
                     None
                 }
             };
+            let flow_in = t.flow_in();
             stream.sink(Local, &step.clone(), move |(input, frontier)| {
                 input.for_each(|_cap, data| {
+                    flow_in.received(data.len());
                     if let Some(w) = writer.as_mut() {
                         if let Err(message) = w.write(data) {
                             job.fail(RuntimeError::Sink { sink: step.clone(), message });

@@ -310,6 +310,7 @@ impl Pipeline {
                 );
             }
             let mut epochs = checkpoints.as_ref().map(|c| EpochClock::new(c.clone(), &operator_id));
+            let flow_out = t.flow_out(PortRef { node, port: 0 });
             let scope = t.scope;
             let stream = timely_source(t.scope, &step.clone(), move |cap: Capability<FrontierTime>, info| {
                 let activator = scope.activator_for(info.address);
@@ -327,7 +328,17 @@ impl Pipeline {
                     let now = job.clock.now();
                     let mut any_data = false;
                     let cancelled = job.is_cancelled() || job.is_halted();
-                    for r in readers.iter_mut().filter(|r| !r.finished) {
+                    // Backpressure: while too many records are queued downstream, read
+                    // nothing (watermarks, idleness and epochs carry on below).
+                    let paused = !cancelled && job.is_backpressured();
+                    if paused {
+                        // Not reading is not being idle: the partitions keep holding the
+                        // watermark back.
+                        for r in readers.iter_mut().filter(|r| !r.finished) {
+                            r.last_data = now;
+                        }
+                    }
+                    for r in readers.iter_mut().filter(|r| !r.finished && !paused) {
                         if cancelled {
                             r.finished = true;
                             board.publish(r.index, partitions, Timestamp::MAX, false);
@@ -364,6 +375,7 @@ impl Pipeline {
                         }
                     }
                     if !batch.is_empty() {
+                        flow_out.sent(batch.len());
                         output.session(&*c).give_container(&mut batch);
                         batch.clear();
                     }
@@ -419,7 +431,9 @@ impl Pipeline {
                     if c.time().inner < next.inner {
                         c.downgrade(&next);
                     }
-                    if any_data {
+                    if paused {
+                        activator.activate_after(std::time::Duration::from_millis(1));
+                    } else if any_data {
                         activator.activate();
                     } else {
                         let wait = epochs.as_ref().map_or(5, |ep| ep.millis_until_due().clamp(0, 5));

@@ -109,6 +109,7 @@ impl Pipeline {
             let scope = t.scope;
             let is_driver = t.scope.index() == 0;
             let step = t.name(node).to_owned();
+            let flow_out = t.flow_out(PortRef { node, port: 0 });
             let stream = timely_source(t.scope, &step, move |cap: Capability<FrontierTime>, info| {
                 let activator = scope.activator_for(info.address);
                 let mut cap = if is_driver { Some(cap) } else { None };
@@ -130,6 +131,7 @@ impl Pipeline {
                                         .iter()
                                         .map(|(v, ts)| WindowedValue::in_global_window(v.clone(), *ts))
                                         .collect();
+                                    flow_out.sent(batch.len());
                                     output.session(&*c).give_container(&mut batch);
                                 }
                                 TestEvent::AdvanceWatermark(to) if *to >= Timestamp::MAX => {

@@ -136,6 +136,7 @@ impl<T: Element> PCollection<T> {
             let mut input = builder.new_input(stream, Local);
             job.sink_started();
             let job_in_op = job.clone();
+            let flow_in = t.flow_in();
             builder.build_reschedule(move |_caps| {
                 let job = job_in_op;
                 let mut stash: crate::align::EpochStash<T> = BTreeMap::new();
@@ -143,6 +144,7 @@ impl<T: Element> PCollection<T> {
                 let mut done = false;
                 move |frontiers: &[MutableAntichain<FrontierTime>]| -> bool {
                     input.for_each(|cap, data| {
+                        flow_in.received(data.len());
                         let epoch = cap.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
                         stash.entry(epoch).or_default().push(std::mem::take(data));
                     });

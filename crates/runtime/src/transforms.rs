@@ -10,7 +10,7 @@ use millstream_model::{CombineFn, WindowedValue};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::sync::Arc;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Concatenate;
 
@@ -27,7 +27,17 @@ impl Pipeline {
         let build_ports = ports.clone();
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let streams = build_ports.iter().map(|p| t.stream::<T>(*p)).collect::<Result<Vec<_>, _>>()?;
-            let merged = t.scope.concatenate(streams);
+            // Counted pass-through: the merged stream's readers each get a copy.
+            let (flow_in, flow_out) = (t.flow_in(), t.flow_out(PortRef { node, port: 0 }));
+            let merged = t.scope.concatenate(streams).unary(Local, "Flatten", move |_cap, _info| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        flow_in.received(data.len());
+                        flow_out.sent(data.len());
+                        output.session(&cap).give_container(data);
+                    });
+                }
+            });
             t.insert(PortRef { node, port: 0 }, merged);
             Ok(())
         });
@@ -70,10 +80,13 @@ impl<T: Element> PCollection<T> {
                 >::from(o));
                 streams.push(s);
             }
+            let flow_in = t.flow_in();
+            let flows: Vec<_> = (0..n).map(|i| t.flow_out(PortRef { node, port: i })).collect();
             builder.build(move |_caps| {
                 let mut buffers: Vec<Vec<WindowedValue<T>>> = (0..n).map(|_| Vec::new()).collect();
                 move |_frontiers| {
                     input.for_each(|cap, data| {
+                        flow_in.received(data.len());
                         for wv in data.drain(..) {
                             let i = f(&wv.value, n);
                             match buffers.get_mut(i) {
@@ -88,6 +101,7 @@ impl<T: Element> PCollection<T> {
                         }
                         for (i, b) in buffers.iter_mut().enumerate() {
                             if !b.is_empty() {
+                                flows[i].sent(b.len());
                                 outputs[i].activate().session(&cap).give_container(b);
                                 b.clear();
                             }
@@ -124,9 +138,14 @@ impl<T: Element> PCollection<T> {
                 counter.set(c);
                 c
             });
+            let (flow_in, flow_out) = (t.flow_in(), t.flow_out(PortRef { node, port: 0 }));
             let out = stream.unary(exchange, "Reshuffle", |_cap, _info| {
                 move |input, output| {
-                    input.for_each(|cap, data| output.session(&cap).give_container(data));
+                    input.for_each(|cap, data| {
+                        flow_in.received(data.len());
+                        flow_out.sent(data.len());
+                        output.session(&cap).give_container(data);
+                    });
                 }
             });
             t.insert(PortRef { node, port: 0 }, out);
@@ -171,6 +190,7 @@ impl<T: Element> PCollection<T> {
             let stream = t.stream::<T>(input)?;
             let default = default.clone();
             let is_first_worker = t.scope.index() == 0;
+            let (flow_in, flow_out) = (t.flow_in(), t.flow_out(PortRef { node, port: 0 }));
             // Everything meets on worker 0, which alone can tell that nothing came.
             let out = stream.unary_frontier(
                 Exchange::new(|_wv: &WindowedValue<T>| 0),
@@ -181,6 +201,8 @@ impl<T: Element> PCollection<T> {
                     move |(input, frontier), output| {
                         input.for_each(|c, data| {
                             seen |= !data.is_empty();
+                            flow_in.received(data.len());
+                            flow_out.sent(data.len());
                             output.session(&c).give_container(data);
                         });
                         let Some(held) = cap.as_mut() else { return };
@@ -194,6 +216,7 @@ impl<T: Element> PCollection<T> {
                                     pane: millstream_model::PaneInfo::ON_TIME_AND_ONLY_FIRING,
                                     retraction: false,
                                 }];
+                                flow_out.sent(one.len());
                                 output.session(&*held).give_container(&mut one);
                             }
                             cap = None;

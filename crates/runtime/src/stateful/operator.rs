@@ -10,6 +10,7 @@ use crate::checkpoint::KeyedCheckpointing;
 use crate::dofn::{guarded, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
+use crate::flow::FlowOut;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::{worker_for_key, Key};
 use crate::pcollection::PCollection;
@@ -97,6 +98,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
             let (output, out_stream) = builder.new_output::<Vec<WindowedValue<D::Output>>>();
             let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(output);
             let dropped = job.counter(&format!("{step}/dropped_late"));
+            let (flow_in, flow_out) = (t.flow_in(), t.flow_out(PortRef { node, port: 0 }));
             let mut dofn = dofn.clone();
             let mut failed = false;
             if let Err(e) = guarded(|| {
@@ -128,7 +130,10 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                     let (frontier_watermark, input_epoch) = input_progress(&frontiers[0]);
                     // Arrivals wait by epoch, as in the grouping operator: each snapshot
                     // cuts between epochs.
-                    input.for_each(|cap, data| aligner.push(stamp_of(cap.stamp().iter()), data));
+                    input.for_each(|cap, data| {
+                        flow_in.received(data.len());
+                        aligner.push(stamp_of(cap.stamp().iter()), data)
+                    });
                     let Some(held) = cap.as_ref() else {
                         // Finished: drop anything that still arrives (nothing should).
                         aligner.clear();
@@ -188,7 +193,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                             }
                         }
                         // What these records caused belongs to their epoch.
-                        send(&mut output, held, epoch, &mut buffer);
+                        send(&mut output, &flow_out, held, epoch, &mut buffer);
                     }
                     if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
                         if let Err(message) = snapshot_through(ck, done.saturating_sub(1), &mut executor) {
@@ -208,7 +213,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                         // activation sees the failed job and releases the capability).
                         executor.clear();
                     }
-                    send(&mut output, held, input_epoch.unwrap_or(held.time().outer), &mut buffer);
+                    send(&mut output, &flow_out, held, input_epoch.unwrap_or(held.time().outer), &mut buffer);
                     if let Some(e) = input_epoch {
                         last_seen_epoch = last_seen_epoch.max(e);
                     }
@@ -255,6 +260,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
 /// Sends the buffered output at `epoch` (at or after the held capability's).
 fn send<O: Clone + 'static>(
     output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<O>>>>,
+    flow: &FlowOut,
     held: &Capability<FrontierTime>,
     epoch: u64,
     buffer: &mut Vec<WindowedValue<O>>,
@@ -262,6 +268,7 @@ fn send<O: Clone + 'static>(
     if buffer.is_empty() {
         return;
     }
+    flow.sent(buffer.len());
     let at = frontier_time(epoch.max(held.time().outer), Timestamp(held.time().inner));
     if *held.time() == at {
         output.activate().session(held).give_container(buffer);
