@@ -224,6 +224,9 @@ impl Pipeline {
 /// A stream of windowed values on the job's timely time.
 pub(crate) type WStream<'s, T> = Stream<'s, FrontierTime, Vec<WindowedValue<T>>>;
 
+/// Attaches a counting drain to an output nobody reads.
+type Drain<'s> = Box<dyn FnOnce(&mut Translation<'s>) + 's>;
+
 /// Translation state on one worker while its dataflow is built.
 pub struct Translation<'s> {
     pub(crate) scope: Scope<'s, FrontierTime>,
@@ -235,7 +238,7 @@ pub struct Translation<'s> {
     /// Per output: how many inputs read it (backpressure counts a send once per reader).
     consumers: HashMap<PortRef, Arc<AtomicI64>>,
     /// Drains to attach to outputs nobody reads, in `insert` order, with their ports.
-    drains: Vec<Box<dyn FnOnce(&mut Translation<'s>) + 's>>,
+    drains: Vec<Drain<'s>>,
     drain_ports: Vec<PortRef>,
     _scope: PhantomData<&'s ()>,
 }
