@@ -5,6 +5,7 @@
 
 use crate::error::ConnectorError;
 use millstream_model::Timestamp;
+use millstream_runtime::DeadLetter;
 use millstream_runtime::{ReadStatus, SourceError, SourceReader};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -198,6 +199,11 @@ impl LineReader {
         self.line
     }
 
+    /// The raw bytes of the line last returned or rejected (without its terminator).
+    pub fn last_line_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// The next line without its terminator, or `None` at the end of the file.
     pub fn next_line(&mut self) -> Result<Option<String>, ConnectorError> {
         self.buf.clear();
@@ -226,16 +232,17 @@ impl LineReader {
     }
 }
 
-/// What a line-oriented source does with a line that cannot be decoded.
-///
-/// Only [`BadRecordPolicy::Fail`] exists today; skipping and dead-letter outputs will be
-/// added here.
+/// What a line-oriented source does with a line that cannot be decoded (bad JSON, wrong
+/// types, invalid UTF-8).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BadRecordPolicy {
     /// Fail the job, naming the file, the line and the decoder's error (the default).
     #[default]
     Fail,
+    /// Route the line, with its file, line number and error, to the source's dead-letter
+    /// output (read the source with `Pipeline::read_with_dead_letters`), and go on.
+    DeadLetter,
 }
 
 /// Turns one line into a record: `Ok(Some(..))` a record with its timestamp, `Ok(None)`
@@ -248,6 +255,8 @@ pub(crate) struct LinesReader<T> {
     decode: Arc<DecodeFn<T>>,
     policy: BadRecordPolicy,
     finished: bool,
+    /// Lines routed aside, until the runtime takes them.
+    dead: Vec<DeadLetter>,
 }
 
 impl<T> LinesReader<T> {
@@ -256,7 +265,7 @@ impl<T> LinesReader<T> {
         decode: Arc<DecodeFn<T>>,
         policy: BadRecordPolicy,
     ) -> Result<Self, ConnectorError> {
-        Ok(LinesReader { lines: LineReader::open(path)?, decode, policy, finished: false })
+        Ok(LinesReader { lines: LineReader::open(path)?, decode, policy, finished: false, dead: Vec::new() })
     }
 
     /// Opens `path` at a position its [`SourceReader::checkpoint_position`] reported.
@@ -273,17 +282,29 @@ impl<T> LinesReader<T> {
                 std::io::Error::new(std::io::ErrorKind::InvalidData, message),
             )
         })?;
-        Ok(LinesReader { lines: LineReader::open_at(path, &position)?, decode, policy, finished: false })
+        Ok(LinesReader {
+            lines: LineReader::open_at(path, &position)?,
+            decode,
+            policy,
+            finished: false,
+            dead: Vec::new(),
+        })
     }
 
-    /// Applies the bad-record policy to a line that failed to decode.
-    fn bad_record(&self, message: String) -> Result<(), ConnectorError> {
+    /// Applies the bad-record policy to a line that failed to decode (`line` is its text
+    /// when the policy keeps it).
+    fn bad_record(&mut self, message: String, line: Option<String>) -> Result<(), ConnectorError> {
         match self.policy {
             BadRecordPolicy::Fail => Err(ConnectorError::Decode {
                 path: self.lines.path().to_owned(),
                 line: self.lines.line_number(),
                 message,
             }),
+            BadRecordPolicy::DeadLetter => {
+                let location = format!("{}:{}", self.lines.path().display(), self.lines.line_number());
+                self.dead.push(DeadLetter::from_text(location, message, line.unwrap_or_default()));
+                Ok(())
+            }
         }
     }
 
@@ -296,14 +317,27 @@ impl<T> LinesReader<T> {
             return Ok(ReadStatus::Finished);
         }
         for _ in 0..max.max(1) {
-            let Some(line) = self.lines.next_line()? else {
-                self.finished = true;
-                return Ok(ReadStatus::Finished);
+            let line = match self.lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => {
+                    self.finished = true;
+                    return Ok(ReadStatus::Finished);
+                }
+                Err(ConnectorError::InvalidUtf8 { path, line, message })
+                    if self.policy == BadRecordPolicy::DeadLetter =>
+                {
+                    let location = format!("{}:{line}", path.display());
+                    let error = format!("invalid UTF-8: {message}");
+                    self.dead.push(DeadLetter::from_bytes(location, error, self.lines.last_line_bytes()));
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
+            let kept = (self.policy == BadRecordPolicy::DeadLetter).then(|| line.clone());
             match (self.decode)(line) {
                 Ok(Some(record)) => out.push(record),
                 Ok(None) => {}
-                Err(message) => self.bad_record(message)?,
+                Err(message) => self.bad_record(message, kept)?,
             }
         }
         Ok(ReadStatus::Data)
@@ -333,6 +367,10 @@ impl<T: Send + 'static> SourceReader<T> for LinesReader<T> {
     /// skipped, so resuming there neither repeats nor loses a line.
     fn checkpoint_position(&self) -> Option<Vec<u8>> {
         Some(self.lines.position().encode())
+    }
+
+    fn take_dead_letters(&mut self, out: &mut Vec<DeadLetter>) {
+        out.append(&mut self.dead);
     }
 }
 

@@ -7,6 +7,7 @@
 //! over workers (timely's frontier).
 
 use crate::checkpoint::{Coordinator, StoredPosition};
+use crate::dead_letter::DeadLetter;
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, Pipeline, PortRef, Translation};
@@ -16,7 +17,9 @@ use millstream_checkpoint::{BlobName, StatePart};
 use millstream_model::{Duration, Timestamp, WindowedValue, WindowingStrategy};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use timely::dataflow::operators::generic::operator::source as timely_source;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 
 /// An error reading a source, with where it happened.
@@ -73,6 +76,13 @@ pub trait SourceReader<T>: Send {
     /// when the partition cannot be replayed (then the job cannot checkpoint).
     fn checkpoint_position(&self) -> Option<Vec<u8>> {
         None
+    }
+
+    /// Moves the records this reader routed aside since the last call (its bad-record
+    /// policy said so) into `out`; the runtime emits them on the source's dead-letter
+    /// output. By default a reader routes nothing aside.
+    fn take_dead_letters(&mut self, out: &mut Vec<DeadLetter>) {
+        let _ = out;
     }
 }
 
@@ -259,6 +269,27 @@ impl EpochClock {
 impl Pipeline {
     /// Reads a source. Elements start in the global window.
     pub fn read<T: Element, S: Source<T>>(&self, name: &str, source: S) -> PCollection<T> {
+        self.read_source(name, source, false).0
+    }
+
+    /// Reads a source, also returning its dead-letter output: the records its readers
+    /// routed aside with their errors (see [`DeadLetter`]), counted in
+    /// `<step>/dead_letters`. With plain [`read`](Self::read), a record routed aside fails
+    /// the job instead, since nothing would receive it.
+    pub fn read_with_dead_letters<T: Element, S: Source<T>>(
+        &self,
+        name: &str,
+        source: S,
+    ) -> (PCollection<T>, PCollection<DeadLetter>) {
+        self.read_source(name, source, true)
+    }
+
+    fn read_source<T: Element, S: Source<T>>(
+        &self,
+        name: &str,
+        source: S,
+        dead_letters_read: bool,
+    ) -> (PCollection<T>, PCollection<DeadLetter>) {
         let source = Arc::new(source);
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let job = t.job.clone();
@@ -311,20 +342,35 @@ impl Pipeline {
             }
             let mut epochs = checkpoints.as_ref().map(|c| EpochClock::new(c.clone(), &operator_id));
             let flow_out = t.flow_out(PortRef { node, port: 0 });
-            let scope = t.scope;
-            let stream = timely_source(t.scope, &step.clone(), move |cap: Capability<FrontierTime>, info| {
-                let activator = scope.activator_for(info.address);
-                let mut cap = Some(cap);
+            let dead_flow = t.flow_out(PortRef { node, port: 1 });
+            let dead_counter = job.counter(&format!("{step}/dead_letters"));
+            let mut builder = OperatorBuilder::new(step.clone(), t.scope);
+            let activator = t.scope.activator_for(builder.operator_info().address);
+            let (main_out, stream) = builder.new_output::<Vec<WindowedValue<T>>>();
+            let (dead_out, dead_stream) = builder.new_output::<Vec<WindowedValue<DeadLetter>>>();
+            let mut main_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(main_out);
+            let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(dead_out);
+            builder.build(move |mut caps| {
+                // The dead-letter capability follows the main one.
+                let mut dead_cap: Option<Capability<FrontierTime>> = caps.pop();
+                let mut cap: Option<Capability<FrontierTime>> = caps.pop();
+                let mut dead: Vec<DeadLetter> = Vec::new();
+                let mut dead_batch: Vec<WindowedValue<DeadLetter>> = Vec::new();
                 let mut watermark = Timestamp::MIN;
                 let mut records: Vec<(T, Timestamp)> = Vec::with_capacity(READ_BATCH);
                 let mut batch: Vec<WindowedValue<T>> = Vec::with_capacity(READ_BATCH);
                 let job = job.clone();
                 let step = step.clone();
-                if let (Some(c), Some(ep)) = (cap.as_mut(), epochs.as_ref()) {
-                    c.downgrade(&frontier_time(ep.epoch, Timestamp::MIN));
+                if let Some(ep) = epochs.as_ref() {
+                    for c in [cap.as_mut(), dead_cap.as_mut()].into_iter().flatten() {
+                        c.downgrade(&frontier_time(ep.epoch, Timestamp::MIN));
+                    }
                 }
-                move |output| {
-                    let Some(c) = cap.as_mut() else { return };
+                move |_frontiers| {
+                    let Some(c) = cap.as_mut() else {
+                        dead_cap = None;
+                        return;
+                    };
                     let now = job.clock.now();
                     let mut any_data = false;
                     let cancelled = job.is_cancelled() || job.is_halted();
@@ -366,6 +412,30 @@ impl Pipeline {
                                 r.finished = true;
                             }
                         }
+                        if let Some(reader) = r.reader.as_mut() {
+                            reader.take_dead_letters(&mut dead);
+                        }
+                        if !dead.is_empty() {
+                            if !dead_letters_read {
+                                let first = &dead[0];
+                                job.fail(RuntimeError::Source {
+                                    source_name: step.clone(),
+                                    message: format!(
+                                        "partition {}: {}: {} (the record was routed to the dead-letter output, \
+                                         which the pipeline does not read: use read_with_dead_letters)",
+                                        r.index, first.location, first.error
+                                    ),
+                                });
+                                dead.clear();
+                            }
+                            dead_counter.fetch_add(dead.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                            for mut d in dead.drain(..) {
+                                if d.step.is_empty() {
+                                    d.step.clone_from(&step);
+                                }
+                                dead_batch.push(WindowedValue::in_global_window(d, Timestamp(c.time().inner)));
+                            }
+                        }
                         if !records.is_empty() {
                             r.last_data = now;
                             for (value, ts) in records.drain(..) {
@@ -376,8 +446,13 @@ impl Pipeline {
                     }
                     if !batch.is_empty() {
                         flow_out.sent(batch.len());
-                        output.session(&*c).give_container(&mut batch);
+                        main_out.activate().session(&*c).give_container(&mut batch);
                         batch.clear();
+                    }
+                    if let Some(d) = dead_cap.as_ref().filter(|_| !dead_batch.is_empty()) {
+                        dead_flow.sent(dead_batch.len());
+                        dead_out.activate().session(d).give_container(&mut dead_batch);
+                        dead_batch.clear();
                     }
                     // Per-partition watermarks; idle and finished partitions do not count.
                     let mut worker_mark: Option<Timestamp> = None;
@@ -410,6 +485,7 @@ impl Pipeline {
                             }
                         }
                         cap = None;
+                        dead_cap = None;
                         return;
                     }
                     // End the epoch at this cut: every record emitted so far belongs to it.
@@ -431,6 +507,11 @@ impl Pipeline {
                     if c.time().inner < next.inner {
                         c.downgrade(&next);
                     }
+                    if let Some(d) = dead_cap.as_mut() {
+                        if d.time() != c.time() {
+                            d.downgrade(c.time());
+                        }
+                    }
                     if paused {
                         activator.activate_after(std::time::Duration::from_millis(1));
                     } else if any_data {
@@ -442,9 +523,14 @@ impl Pipeline {
                 }
             });
             t.insert(PortRef { node, port: 0 }, stream);
+            t.insert(PortRef { node, port: 1 }, dead_stream);
             Ok(())
         });
         let node = self.add_node(name, NodeKind::Source, vec![], build);
-        PCollection::from_port(self.clone(), PortRef { node, port: 0 }, Arc::new(WindowingStrategy::global()))
+        let global = Arc::new(WindowingStrategy::global());
+        (
+            PCollection::from_port(self.clone(), PortRef { node, port: 0 }, global.clone()),
+            PCollection::from_port(self.clone(), PortRef { node, port: 1 }, global),
+        )
     }
 }
