@@ -8,6 +8,8 @@
 //! | [`TextSink`] | sink | one formatted line per element, one file per worker |
 //! | [`JsonLinesSink`] | sink | one JSON line per element, one file per worker |
 //! | [`StdoutSink`] | sink | one formatted line per element (with window and pane) |
+//! | [`KafkaSource`] | source | records of a Kafka topic, offsets in checkpoints, per-partition watermarks |
+//! | [`KafkaSink`] | sink | records written to a Kafka topic, one transaction per epoch (at-least-once) |
 //!
 //! Errors name where they happened (`file:line`) and fail the job with a
 //! [`millstream_runtime::RuntimeError`] that carries that location.
@@ -18,6 +20,7 @@ pub mod error;
 pub mod exactly_once;
 pub mod files;
 pub mod generator;
+pub mod kafka;
 pub mod sink;
 pub mod text;
 
@@ -25,6 +28,7 @@ pub use error::ConnectorError;
 pub use exactly_once::ExactlyOnceFileSink;
 pub use files::BadRecordPolicy;
 pub use generator::GeneratorSource;
+pub use kafka::{KafkaSink, KafkaSource};
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};
 pub use text::{JsonLinesSource, TextSource};
 

@@ -1,0 +1,450 @@
+//! [`KafkaSource`]: reads a Kafka topic, one Millstream partition per Kafka partition,
+//! with the offsets kept in Millstream's checkpoints.
+
+use super::ClientSettings;
+use crate::files::BadRecordPolicy;
+use millstream_model::{Duration, Timestamp};
+use millstream_runtime::{ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One record as read from Kafka, handed to the source's decoder.
+#[derive(Debug)]
+pub struct KafkaMessage<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The Kafka partition.
+    pub partition: i32,
+    /// The record's offset in its partition.
+    pub offset: i64,
+    /// The key, if any.
+    pub key: Option<&'a [u8]>,
+    /// The value (payload), if any (`None` for a tombstone).
+    pub payload: Option<&'a [u8]>,
+    /// The record's timestamp in milliseconds since the epoch (create or log-append
+    /// time), if the broker has one.
+    pub timestamp: Option<i64>,
+    /// The headers, in order: name and value (`None` for a null value).
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+impl<'a> KafkaMessage<'a> {
+    fn from_borrowed(m: &'a BorrowedMessage<'a>) -> Self {
+        let headers = match m.headers() {
+            Some(h) => (0..h.count()).filter_map(|i| h.try_get(i)).map(|h| (h.key, h.value)).collect(),
+            None => Vec::new(),
+        };
+        KafkaMessage {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key(),
+            payload: m.payload(),
+            timestamp: m.timestamp().to_millis(),
+            headers,
+        }
+    }
+
+    /// The value of the first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers.iter().find(|(k, _)| *k == name).and_then(|(_, v)| *v)
+    }
+}
+
+/// Where a partition without a stored position starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartOffset {
+    /// At the oldest record still in the partition (the default).
+    #[default]
+    Earliest,
+    /// After the last record at the time the job starts: only new records.
+    Latest,
+}
+
+type DecodeFn<T> = dyn Fn(&KafkaMessage<'_>) -> Result<T, String> + Send + Sync;
+type TimestampFn<T> = dyn Fn(&T, &KafkaMessage<'_>) -> Timestamp + Send + Sync;
+
+/// Everything a partition reader needs, shared by the readers of a source.
+struct Settings<T> {
+    client: ClientSettings,
+    topic: String,
+    group_id: String,
+    decode: Arc<DecodeFn<T>>,
+    timestamp: Option<Arc<TimestampFn<T>>>,
+    start: StartOffset,
+    bounded: bool,
+    policy: BadRecordPolicy,
+}
+
+/// Reads a Kafka topic. Every Kafka partition is one source partition (worker `w` of `n`
+/// reads the partitions `p % n == w`), assigned explicitly to a consumer of its own: no
+/// consumer-group rebalancing and no offsets committed to Kafka, because the offsets live
+/// in Millstream's checkpoints (the next offset of every partition), and a restored job
+/// resumes there. The number of partitions is read when the job starts; partitions
+/// added later are not read until the job restarts.
+///
+/// Records are decoded by a function of the [`KafkaMessage`] (key, payload, headers,
+/// timestamp); a record it rejects fails the job with an error naming the topic, the
+/// partition, the offset and the reason (see [`BadRecordPolicy`]). A record's event
+/// timestamp is its Kafka timestamp, or what [`with_timestamp_fn`](Self::with_timestamp_fn)
+/// computes. Watermarks are per partition, by default 5 seconds behind the latest
+/// timestamp read ([`WatermarkStrategy::bounded_out_of_orderness`]) with no idleness:
+/// set [`with_watermark_strategy`](Self::with_watermark_strategy) with
+/// [`WatermarkStrategy::with_idleness`] so that a partition without traffic stops holding
+/// the watermark back.
+///
+/// Transactional data is read with `isolation.level=read_committed`. By default the
+/// source is unbounded; [`bounded`](Self::bounded) reads each partition until the reader
+/// first reaches its end, then finishes.
+pub struct KafkaSource<T> {
+    settings: Arc<Settings<T>>,
+    watermarks: WatermarkStrategy,
+}
+
+impl<T> Clone for KafkaSource<T> {
+    fn clone(&self) -> Self {
+        KafkaSource { settings: self.settings.clone(), watermarks: self.watermarks }
+    }
+}
+
+impl<T> std::fmt::Debug for KafkaSource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("brokers", &self.settings.client.brokers)
+            .field("topic", &self.settings.topic)
+            .field("start", &self.settings.start)
+            .field("bounded", &self.settings.bounded)
+            .field("watermarks", &self.watermarks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource<Vec<u8>> {
+    /// Reads the payloads as bytes (an empty vector for a tombstone).
+    pub fn bytes(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaSource::new(brokers, topic, |m| Ok(m.payload.unwrap_or_default().to_vec()))
+    }
+}
+
+impl KafkaSource<String> {
+    /// Reads the payloads as UTF-8 text; a payload that is not UTF-8 is a bad record.
+    pub fn strings(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaSource::new(brokers, topic, |m| {
+            String::from_utf8(m.payload.unwrap_or_default().to_vec())
+                .map_err(|e| format!("payload is not UTF-8: {}", e.utf8_error()))
+        })
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Send + 'static> KafkaSource<T> {
+    /// Reads the payloads as JSON values decoded into `T`.
+    pub fn json(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaSource::new(brokers, topic, |m| {
+            serde_json::from_slice(m.payload.unwrap_or_default()).map_err(|e| format!("bad JSON: {e}"))
+        })
+    }
+}
+
+impl<T: Send + 'static> KafkaSource<T> {
+    /// Reads `topic` from `brokers` (`host:port[,host:port...]`), decoding every record
+    /// with `decode`.
+    pub fn new(
+        brokers: impl Into<String>,
+        topic: impl Into<String>,
+        decode: impl Fn(&KafkaMessage<'_>) -> Result<T, String> + Send + Sync + 'static,
+    ) -> Self {
+        let topic = topic.into();
+        KafkaSource {
+            settings: Arc::new(Settings {
+                client: ClientSettings::new(brokers),
+                group_id: format!("millstream-{topic}"),
+                topic,
+                decode: Arc::new(decode),
+                timestamp: None,
+                start: StartOffset::Earliest,
+                bounded: false,
+                policy: BadRecordPolicy::Fail,
+            }),
+            watermarks: WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(5)),
+        }
+    }
+
+    fn settings_mut(&mut self) -> &mut Settings<T> {
+        Arc::get_mut(&mut self.settings).expect("configure a KafkaSource before cloning it")
+    }
+
+    /// Where partitions without a stored position start (default: the earliest record).
+    pub fn start_from(mut self, start: StartOffset) -> Self {
+        self.settings_mut().start = start;
+        self
+    }
+
+    /// Reads every partition until the reader first reaches its end (the last stable
+    /// offset for transactional data), then finishes: a batch job over a topic. For a
+    /// topic no longer written that is everything in it; for one being written, what was
+    /// there when the reader caught up.
+    pub fn bounded(mut self) -> Self {
+        self.settings_mut().bounded = true;
+        self
+    }
+
+    /// Gives each record the event timestamp `f` computes from it (default: its Kafka
+    /// timestamp, or the start of time if it has none).
+    pub fn with_timestamp_fn(
+        mut self,
+        f: impl Fn(&T, &KafkaMessage<'_>) -> Timestamp + Send + Sync + 'static,
+    ) -> Self {
+        self.settings_mut().timestamp = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets how each partition's watermark follows its timestamps (default: 5 seconds of
+    /// out-of-orderness, no idleness).
+    pub fn with_watermark_strategy(mut self, strategy: WatermarkStrategy) -> Self {
+        self.watermarks = strategy;
+        self
+    }
+
+    /// Sets a librdkafka consumer property (`security.protocol`, `fetch.max.bytes`, ...).
+    /// Settings the source relies on can be overridden too, at the caller's risk.
+    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings_mut().client.properties.push((key.into(), value.into()));
+        self
+    }
+
+    /// The consumer group id the consumers identify with (default `millstream-<topic>`).
+    /// Offsets are never committed to it; it only names the clients to the brokers.
+    pub fn with_group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.settings_mut().group_id = group_id.into();
+        self
+    }
+
+    /// How long metadata requests and offset look-ups may take (default 30 s).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings_mut().client.timeout = timeout;
+        self
+    }
+
+    /// What to do with a record that does not decode (default: fail the job).
+    pub fn bad_record_policy(mut self, policy: BadRecordPolicy) -> Self {
+        self.settings_mut().policy = policy;
+        self
+    }
+}
+
+/// A partition's position in a checkpoint.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+enum KafkaPosition {
+    /// Nothing read yet and started from the earliest record: resume from the earliest.
+    Earliest,
+    /// The next offset to read.
+    Offset(i64),
+}
+
+impl<T: Send + 'static> Settings<T> {
+    fn location(&self, partition: i32) -> String {
+        format!("Kafka topic \"{}\" partition {partition}", self.topic)
+    }
+
+    fn open_at(
+        self: &Arc<Self>,
+        partition: usize,
+        stored: Option<KafkaPosition>,
+    ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        let p = i32::try_from(partition).map_err(|_| {
+            SourceError::new(self.location(-1), format!("partition {partition} out of range"))
+        })?;
+        let fail = |m: String| SourceError::new(self.location(p), m);
+        let eof = if self.bounded { "true" } else { "false" };
+        let consumer: BaseConsumer = self
+            .client
+            .config(&[
+                ("group.id", &self.group_id),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("allow.auto.create.topics", "false"),
+                ("isolation.level", "read_committed"),
+                ("auto.offset.reset", "error"),
+                ("enable.partition.eof", eof),
+            ])
+            .create()
+            .map_err(|e| {
+                fail(format!("cannot create a Kafka consumer for brokers {}: {e}", self.client.brokers))
+            })?;
+        let watermarks = || {
+            consumer.fetch_watermarks(&self.topic, p, self.client.timeout).map_err(|e| {
+                fail(format!(
+                    "cannot read the offsets from brokers {} within {:?}: {e}",
+                    self.client.brokers, self.client.timeout
+                ))
+            })
+        };
+        let position = match stored {
+            Some(position) => position,
+            None => match self.start {
+                StartOffset::Earliest => KafkaPosition::Earliest,
+                // Resolved now, so that a restore reads what arrived after the start.
+                StartOffset::Latest => KafkaPosition::Offset(watermarks()?.1),
+            },
+        };
+        let start = match position {
+            KafkaPosition::Earliest => Offset::Beginning,
+            KafkaPosition::Offset(o) => Offset::Offset(o),
+        };
+        let mut assignment = TopicPartitionList::new();
+        assignment.add_partition_offset(&self.topic, p, start).map_err(|e| fail(e.to_string()))?;
+        consumer.assign(&assignment).map_err(|e| fail(format!("cannot assign the partition: {e}")))?;
+        Ok(Box::new(KafkaPartitionReader {
+            settings: self.clone(),
+            consumer,
+            partition: p,
+            position,
+            finished: false,
+        }))
+    }
+}
+
+impl<T: Send + 'static> Source<T> for KafkaSource<T> {
+    fn partitions(&self, _workers: usize) -> Result<usize, SourceError> {
+        let s = &self.settings;
+        s.client
+            .partition_count(&s.topic)
+            .map_err(|m| SourceError::new(format!("Kafka topic \"{}\"", s.topic), m))
+    }
+
+    fn open(&self, partition: usize, _partitions: usize) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        self.settings.open_at(partition, None)
+    }
+
+    fn reopen(
+        &self,
+        partition: usize,
+        _partitions: usize,
+        position: &[u8],
+    ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
+        let stored: KafkaPosition = bincode::deserialize(position).map_err(|e| {
+            SourceError::new(self.settings.location(partition as i32), format!("bad stored position: {e}"))
+        })?;
+        self.settings.open_at(partition, Some(stored))
+    }
+
+    fn watermarks(&self) -> WatermarkStrategy {
+        self.watermarks
+    }
+}
+
+/// Reads one Kafka partition.
+struct KafkaPartitionReader<T> {
+    settings: Arc<Settings<T>>,
+    consumer: BaseConsumer,
+    partition: i32,
+    /// Where reading resumes after what was emitted so far.
+    position: KafkaPosition,
+    finished: bool,
+}
+
+impl<T: Send + 'static> KafkaPartitionReader<T> {
+    /// Decodes one record: `Ok(Some)` to emit, `Ok(None)` to drop, `Err` to fail. The one
+    /// place where the bad-record policy applies.
+    fn decode(&self, m: &KafkaMessage<'_>) -> Result<Option<(T, Timestamp)>, SourceError> {
+        let s = &self.settings;
+        match (s.decode)(m) {
+            Ok(value) => {
+                let ts = match &s.timestamp {
+                    Some(f) => f(&value, m),
+                    None => m.timestamp.map_or(Timestamp::MIN, Timestamp::from_millis),
+                };
+                Ok(Some((value, ts)))
+            }
+            Err(reason) => match s.policy {
+                BadRecordPolicy::Fail => Err(SourceError::new(
+                    format!("{} offset {}", s.location(m.partition), m.offset),
+                    format!("cannot decode record: {reason}"),
+                )),
+                // (lead) BadRecordPolicy::DeadLetter was added meanwhile: files route bad
+                // lines through SourceReader::take_dead_letters; until this source does
+                // too, it fails rather than drop the record.
+                BadRecordPolicy::DeadLetter => Err(SourceError::new(
+                    format!("{} offset {}", s.location(m.partition), m.offset),
+                    format!("cannot decode record: {reason} (the Kafka source cannot route records to a dead-letter output yet)"),
+                )),
+            },
+        }
+    }
+}
+
+impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
+    fn read(&mut self, out: &mut Vec<(T, Timestamp)>, max: usize) -> Result<ReadStatus, SourceError> {
+        if self.finished {
+            return Ok(ReadStatus::Finished);
+        }
+        let mut read = 0;
+        while read < max {
+            let Some(polled) = self.consumer.poll(std::time::Duration::ZERO) else { break };
+            match polled {
+                Ok(m) => {
+                    let message = KafkaMessage::from_borrowed(&m);
+                    if let Some(record) = self.decode(&message)? {
+                        out.push(record);
+                    }
+                    self.position = KafkaPosition::Offset(m.offset() + 1);
+                    read += 1;
+                }
+                Err(KafkaError::PartitionEOF(_)) => {
+                    // Only reported when bounded: the partition is read to its end.
+                    self.finished = true;
+                    break;
+                }
+                Err(e) => {
+                    let location = self.settings.location(self.partition);
+                    let brokers = &self.settings.client.brokers;
+                    match e.rdkafka_error_code() {
+                        Some(
+                            RDKafkaErrorCode::UnknownTopicOrPartition
+                            | RDKafkaErrorCode::UnknownTopic
+                            | RDKafkaErrorCode::UnknownPartition
+                            | RDKafkaErrorCode::OffsetOutOfRange
+                            | RDKafkaErrorCode::AutoOffsetReset
+                            | RDKafkaErrorCode::TopicAuthorizationFailed
+                            | RDKafkaErrorCode::Fatal,
+                        ) => {
+                            return Err(SourceError::new(
+                                self.position(),
+                                format!("cannot read from brokers {brokers}: {e}"),
+                            ))
+                        }
+                        // Transient (a broker restarting, a timeout): librdkafka retries.
+                        _ => {
+                            tracing::warn!(%location, %brokers, error = %e, "Kafka consumer error, retrying");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if self.finished {
+            Ok(ReadStatus::Finished)
+        } else if read > 0 {
+            Ok(ReadStatus::Data)
+        } else {
+            Ok(ReadStatus::Waiting)
+        }
+    }
+
+    fn position(&self) -> String {
+        match self.position {
+            KafkaPosition::Earliest => {
+                format!("{} at its earliest offset", self.settings.location(self.partition))
+            }
+            KafkaPosition::Offset(o) => format!("{} offset {o}", self.settings.location(self.partition)),
+        }
+    }
+
+    fn checkpoint_position(&self) -> Option<Vec<u8>> {
+        bincode::serialize(&self.position).ok()
+    }
+}
