@@ -509,6 +509,37 @@ fn an_undecodable_record_is_an_error_naming_topic_partition_and_offset() {
 }
 
 #[test]
+fn undecodable_records_go_to_the_dead_letter_output_when_chosen() {
+    let Some(brokers) = broker() else { return };
+    let topic = topic(&brokers, "dead-letters", 2);
+    let mut records: Vec<(i32, String, i64)> =
+        (0..4).map(|i| (1, format!("{{\"n\": {i}}}"), T0 + i)).collect();
+    records.insert(3, (1, "{\"n\": oops".to_owned(), T0 + 3));
+    records.push((0, "{\"n\": 9}".to_owned(), T0 + 9));
+    produce(&brokers, &topic, records);
+
+    #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+    struct Event {
+        n: i64,
+    }
+    let p = Pipeline::new();
+    let source = KafkaSource::<Event>::json(brokers.clone(), topic.clone())
+        .bounded()
+        .bad_record_policy(millstream_connectors::BadRecordPolicy::DeadLetter);
+    let (events, dead) = p.read_with_dead_letters("Kafka", source);
+    let (events, dead) = (events.collect(), dead.collect());
+    Runner::new().workers(2).run(&p).expect("the job goes on past the bad record");
+    let mut good: Vec<i64> = events.values().iter().map(|e| e.n).collect();
+    good.sort();
+    assert_eq!(good, vec![0, 1, 2, 3, 9]);
+    let letters = dead.values();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].location, format!("Kafka topic \"{topic}\" partition 1 offset 3"));
+    assert!(letters[0].error.starts_with("cannot decode record: bad JSON"), "{:?}", letters[0]);
+    assert_eq!(letters[0].payload, "{\"n\": oops");
+}
+
+#[test]
 fn a_source_starting_at_the_latest_offset_reads_only_newer_records() {
     let Some(brokers) = broker() else { return };
     let topic = topic(&brokers, "latest", 1);

@@ -4,7 +4,7 @@
 use super::ClientSettings;
 use crate::files::BadRecordPolicy;
 use millstream_model::{Duration, Timestamp};
-use millstream_runtime::{ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
+use millstream_runtime::{DeadLetter, ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -229,7 +229,10 @@ impl<T: Send + 'static> KafkaSource<T> {
         self
     }
 
-    /// What to do with a record that does not decode (default: fail the job).
+    /// What to do with a record that does not decode (default: fail the job; with
+    /// [`BadRecordPolicy::DeadLetter`], it goes to the dead-letter output of
+    /// [`Pipeline::read_with_dead_letters`](millstream_runtime::Pipeline::read_with_dead_letters)
+    /// with its topic, partition, offset, reason and payload).
     pub fn bad_record_policy(mut self, policy: BadRecordPolicy) -> Self {
         self.settings_mut().policy = policy;
         self
@@ -304,6 +307,7 @@ impl<T: Send + 'static> Settings<T> {
             partition: p,
             position,
             finished: false,
+            dead: Vec::new(),
         }))
     }
 }
@@ -345,13 +349,19 @@ struct KafkaPartitionReader<T> {
     /// Where reading resumes after what was emitted so far.
     position: KafkaPosition,
     finished: bool,
+    /// Records routed aside under [`BadRecordPolicy::DeadLetter`], not yet taken.
+    dead: Vec<DeadLetter>,
 }
 
-impl<T: Send + 'static> KafkaPartitionReader<T> {
-    /// Decodes one record: `Ok(Some)` to emit, `Ok(None)` to drop, `Err` to fail. The one
-    /// place where the bad-record policy applies.
-    fn decode(&self, m: &KafkaMessage<'_>) -> Result<Option<(T, Timestamp)>, SourceError> {
-        let s = &self.settings;
+impl<T: Send + 'static> Settings<T> {
+    /// Decodes one record: `Ok(Some)` to emit, `Ok(None)` when routed to `dead`, `Err`
+    /// to fail. The one place where the bad-record policy applies.
+    fn decode(
+        &self,
+        m: &KafkaMessage<'_>,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Result<Option<(T, Timestamp)>, SourceError> {
+        let s = self;
         match (s.decode)(m) {
             Ok(value) => {
                 let ts = match &s.timestamp {
@@ -360,19 +370,17 @@ impl<T: Send + 'static> KafkaPartitionReader<T> {
                 };
                 Ok(Some((value, ts)))
             }
-            Err(reason) => match s.policy {
-                BadRecordPolicy::Fail => Err(SourceError::new(
-                    format!("{} offset {}", s.location(m.partition), m.offset),
-                    format!("cannot decode record: {reason}"),
-                )),
-                // (lead) BadRecordPolicy::DeadLetter was added meanwhile: files route bad
-                // lines through SourceReader::take_dead_letters; until this source does
-                // too, it fails rather than drop the record.
-                BadRecordPolicy::DeadLetter => Err(SourceError::new(
-                    format!("{} offset {}", s.location(m.partition), m.offset),
-                    format!("cannot decode record: {reason} (the Kafka source cannot route records to a dead-letter output yet)"),
-                )),
-            },
+            Err(reason) => {
+                let location = format!("{} offset {}", s.location(m.partition), m.offset);
+                let message = format!("cannot decode record: {reason}");
+                match s.policy {
+                    BadRecordPolicy::Fail => Err(SourceError::new(location, message)),
+                    BadRecordPolicy::DeadLetter => {
+                        dead.push(DeadLetter::from_bytes(location, message, m.payload.unwrap_or_default()));
+                        Ok(None)
+                    }
+                }
+            }
         }
     }
 }
@@ -388,7 +396,7 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
             match polled {
                 Ok(m) => {
                     let message = KafkaMessage::from_borrowed(&m);
-                    if let Some(record) = self.decode(&message)? {
+                    if let Some(record) = self.settings.decode(&message, &mut self.dead)? {
                         out.push(record);
                     }
                     self.position = KafkaPosition::Offset(m.offset() + 1);
@@ -446,5 +454,9 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
 
     fn checkpoint_position(&self) -> Option<Vec<u8>> {
         bincode::serialize(&self.position).ok()
+    }
+
+    fn take_dead_letters(&mut self, out: &mut Vec<DeadLetter>) {
+        out.append(&mut self.dead);
     }
 }
