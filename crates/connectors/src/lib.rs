@@ -8,6 +8,8 @@
 //! | [`TextSink`] | sink | one formatted line per element, one file per worker |
 //! | [`JsonLinesSink`] | sink | one JSON line per element, one file per worker |
 //! | [`StdoutSink`] | sink | one formatted line per element (with window and pane) |
+//! | [`LogSource`] | source | records of a topic of the embedded log, offsets in checkpoints, per-partition watermarks |
+//! | [`LogExactlyOnceSink`] | sink | records appended to a topic of the embedded log, exactly once per checkpoint |
 //! | [`KafkaSource`] | source | records of a Kafka topic, offsets in checkpoints, per-partition watermarks |
 //! | [`KafkaSink`] | sink | records written to a Kafka topic, one transaction per epoch (at-least-once) |
 //!
@@ -20,6 +22,7 @@ pub mod error;
 pub mod exactly_once;
 pub mod files;
 pub mod generator;
+pub mod log;
 pub mod kafka;
 pub mod sink;
 pub mod text;
@@ -28,6 +31,7 @@ pub use error::ConnectorError;
 pub use exactly_once::ExactlyOnceFileSink;
 pub use files::BadRecordPolicy;
 pub use generator::GeneratorSource;
+pub use log::{LogExactlyOnceSink, LogSource, LogStartOffset};
 pub use kafka::{KafkaSink, KafkaSource};
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};
 pub use text::{JsonLinesSource, TextSource};

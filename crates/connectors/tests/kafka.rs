@@ -540,6 +540,66 @@ fn undecodable_records_go_to_the_dead_letter_output_when_chosen() {
 }
 
 #[test]
+fn an_unbounded_source_follows_new_records_and_fires_windows_as_watermarks_pass() {
+    let Some(brokers) = broker() else { return };
+    let topic = topic(&brokers, "streaming", 2);
+    // Window [T0, T0 + 10 s): 100 records, 50 per partition.
+    produce(&brokers, &topic, (0..100).map(|i| ((i % 2) as i32, format!("a{i}"), T0 + i * 10)));
+    let read = Arc::new(AtomicU64::new(0));
+    let fired = Arc::new(std::sync::Mutex::new(Vec::<(i64, i64)>::new()));
+    let p = Pipeline::new();
+    let counter = read.clone();
+    let out = fired.clone();
+    p.read(
+        "Kafka",
+        KafkaSource::strings(brokers.clone(), topic.clone())
+            .with_watermark_strategy(WatermarkStrategy::in_order()),
+    )
+    .map(move |s| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        ("all".to_string(), i64::from(!s.is_empty()))
+    })
+    .window_into(Window::into(FixedWindows::of(Duration::from_secs(10))))
+    .combine_per_key(Sum)
+    .map(move |v| {
+        out.lock().unwrap().push((0, v.1));
+        v
+    });
+    let runner = Runner::new().workers(2);
+    let cancel = runner.cancel_handle();
+    let driver = {
+        let (brokers, topic, read, fired) = (brokers.clone(), topic.clone(), read.clone(), fired.clone());
+        std::thread::spawn(move || {
+            let wait = |what: &str, done: &dyn Fn() -> bool| {
+                let start = std::time::Instant::now();
+                while !done() {
+                    assert!(start.elapsed() < TIMEOUT, "waited too long for {what}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            };
+            wait("the first records", &|| read.load(Ordering::SeqCst) == 100);
+            let early = fired.lock().unwrap().clone();
+            // Records 20 s later in both partitions move both watermarks past the window.
+            produce(
+                &brokers,
+                &topic,
+                (0..100).map(|i| ((i % 2) as i32, format!("b{i}"), T0 + 20_000 + i * 10)),
+            );
+            wait("the window to fire", &|| !fired.lock().unwrap().is_empty());
+            wait("the new records", &|| read.load(Ordering::SeqCst) == 200);
+            let fired_while_running = fired.lock().unwrap().clone();
+            cancel.cancel();
+            (early, fired_while_running)
+        })
+    };
+    runner.run(&p).expect("run");
+    let (early, fired_while_running) = driver.join().expect("driver");
+    assert!(early.is_empty(), "nothing fires before the watermark passes the window: {early:?}");
+    assert_eq!(fired_while_running, vec![(0, 100)], "the window fired while the job ran");
+    assert_eq!(read.load(Ordering::SeqCst), 200);
+}
+
+#[test]
 fn a_source_starting_at_the_latest_offset_reads_only_newer_records() {
     let Some(brokers) = broker() else { return };
     let topic = topic(&brokers, "latest", 1);
