@@ -5,6 +5,8 @@
 //! | [`GeneratorSource`] | source | synthetic, seeded, rate-limited, bounded or not |
 //! | [`TextSource`] | source | lines of local files (paths or globs) |
 //! | [`JsonLinesSource`] | source | JSON values, one per line, decoded with serde |
+//! | [`CsvSource`] | source | CSV records (paths or globs) decoded with serde, or [`Row`]s |
+//! | [`ParquetSource`] | source | Parquet files as [`Row`]s, one partition per row group |
 //! | [`TextSink`] | sink | one formatted line per element, one file per worker |
 //! | [`JsonLinesSink`] | sink | one JSON line per element, one file per worker |
 //! | [`StdoutSink`] | sink | one formatted line per element (with window and pane) |
@@ -18,18 +20,24 @@
 
 #![warn(missing_docs)]
 
+pub mod csv;
 pub mod error;
 pub mod exactly_once;
 pub mod files;
 pub mod generator;
 pub mod log;
+pub mod parquet;
 pub mod kafka;
+pub mod row;
 pub mod sink;
 pub mod text;
 
 pub use error::ConnectorError;
 pub use exactly_once::ExactlyOnceFileSink;
+pub use self::csv::CsvSource;
+pub use self::parquet::ParquetSource;
 pub use files::BadRecordPolicy;
+pub use row::{DataType, Field, Row, Schema, Value};
 pub use generator::GeneratorSource;
 pub use log::{LogExactlyOnceSink, LogSource, LogStartOffset};
 pub use kafka::{KafkaSink, KafkaSource};
