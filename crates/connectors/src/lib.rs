@@ -25,22 +25,22 @@ pub mod error;
 pub mod exactly_once;
 pub mod files;
 pub mod generator;
+pub mod kafka;
 pub mod log;
 pub mod parquet;
-pub mod kafka;
 pub mod row;
 pub mod sink;
 pub mod text;
 
-pub use error::ConnectorError;
-pub use exactly_once::ExactlyOnceFileSink;
 pub use self::csv::CsvSource;
 pub use self::parquet::ParquetSource;
+pub use error::ConnectorError;
+pub use exactly_once::ExactlyOnceFileSink;
 pub use files::BadRecordPolicy;
-pub use row::{DataType, Field, Row, Schema, Value};
 pub use generator::GeneratorSource;
-pub use log::{LogExactlyOnceSink, LogSource, LogStartOffset};
 pub use kafka::{KafkaSink, KafkaSource};
+pub use log::{LogExactlyOnceSink, LogSource, LogStartOffset};
+pub use row::{DataType, Field, Row, Schema, Value};
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};
 pub use text::{JsonLinesSource, TextSource};
 
