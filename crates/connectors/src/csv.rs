@@ -191,7 +191,8 @@ impl CsvSource<Row> {
                             fields: usize|
               -> Result<RecordDecoder<Row>, String> {
             let columns = match headers {
-                Some(h) => {
+                // An empty file: no header row, no records.
+                Some(h) if !h.is_empty() => {
                     let names: Vec<&[u8]> = h.iter().collect();
                     schema
                         .fields
@@ -205,7 +206,7 @@ impl CsvSource<Row> {
                         })
                         .collect::<Result<Vec<usize>, String>>()?
                 }
-                None => {
+                _ => {
                     if fields != 0 && fields < schema.len() {
                         return Err(format!(
                             "records have {fields} fields, fewer than the schema's {}",
@@ -504,6 +505,17 @@ mod tests {
         let rows = read_rest(source.open(0, 1).unwrap().as_mut(), 10);
         assert_eq!(rows[0].values(), &[Value::Float(2.5), Value::Int(1)]);
         assert_eq!(rows[1].values(), &[Value::Null, Value::Int(2)]);
+    }
+
+    #[test]
+    fn an_empty_file_gives_no_rows_whatever_the_schema() {
+        let dir = TempDir::new("csv-empty");
+        let path = dir.write("e.csv", b"");
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int, false)]));
+        let source = CsvSource::rows_with_schema(path.display().to_string(), schema);
+        assert!(read_rest(source.open(0, 1).unwrap().as_mut(), 10).is_empty());
+        let source = CsvSource::<(i64,)>::new(path.display().to_string());
+        assert!(read_rest(source.open(0, 1).unwrap().as_mut(), 10).is_empty());
     }
 
     #[test]

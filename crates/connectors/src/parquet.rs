@@ -15,6 +15,7 @@
 //! | `Utf8`, `LargeUtf8`, `Utf8View` | `Text` |
 //! | `Binary`, `LargeBinary`, `BinaryView`, `FixedSizeBinary` | `Bytes` |
 //! | `Timestamp` (any unit, any time zone), `Date32`, `Date64` | `Timestamp` (milliseconds, UTC; finer units truncated toward minus infinity) |
+//! | `Dictionary` of any of these | the type of its values |
 //!
 //! Other column types (decimals, lists, structs, maps, ...) make the source fail at open,
 //! naming the column and its type. Compression: uncompressed and Snappy (the `parquet`
@@ -386,31 +387,37 @@ fn row_schema(schema: &arrow_schema::Schema) -> Result<Schema, String> {
         .fields()
         .iter()
         .map(|f| {
-            let data_type = match f.data_type() {
-                ArrowType::Boolean => DataType::Bool,
-                ArrowType::Int8
-                | ArrowType::Int16
-                | ArrowType::Int32
-                | ArrowType::Int64
-                | ArrowType::UInt8
-                | ArrowType::UInt16
-                | ArrowType::UInt32
-                | ArrowType::UInt64 => DataType::Int,
-                ArrowType::Float16 | ArrowType::Float32 | ArrowType::Float64 => DataType::Float,
-                ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::Text,
-                ArrowType::Binary
-                | ArrowType::LargeBinary
-                | ArrowType::BinaryView
-                | ArrowType::FixedSizeBinary(_) => DataType::Bytes,
-                ArrowType::Timestamp(_, _) | ArrowType::Date32 | ArrowType::Date64 => DataType::Timestamp,
-                other => {
-                    return Err(format!("column {:?} has type {other}, which rows cannot hold", f.name()))
-                }
-            };
+            let data_type = value_type(f.data_type()).ok_or_else(|| {
+                format!("column {:?} has type {}, which rows cannot hold", f.name(), f.data_type())
+            })?;
             Ok(Field::new(f.name().clone(), data_type, f.is_nullable()))
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Schema::new(fields))
+}
+
+/// The value type of an Arrow type, if rows can hold it.
+fn value_type(t: &ArrowType) -> Option<DataType> {
+    Some(match t {
+        ArrowType::Boolean => DataType::Bool,
+        ArrowType::Int8
+        | ArrowType::Int16
+        | ArrowType::Int32
+        | ArrowType::Int64
+        | ArrowType::UInt8
+        | ArrowType::UInt16
+        | ArrowType::UInt32
+        | ArrowType::UInt64 => DataType::Int,
+        ArrowType::Float16 | ArrowType::Float32 | ArrowType::Float64 => DataType::Float,
+        ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::Text,
+        ArrowType::Binary
+        | ArrowType::LargeBinary
+        | ArrowType::BinaryView
+        | ArrowType::FixedSizeBinary(_) => DataType::Bytes,
+        ArrowType::Timestamp(_, _) | ArrowType::Date32 | ArrowType::Date64 => DataType::Timestamp,
+        ArrowType::Dictionary(_, values) => return value_type(values),
+        _ => return None,
+    })
 }
 
 /// Milliseconds from a count of `unit`s, rounding toward minus infinity.
@@ -485,6 +492,13 @@ fn column_values(column: &dyn Array, name: &str) -> Result<Vec<Value>, String> {
             each!(column.as_primitive::<Date32Type>(), |v| Value::Timestamp(i64::from(v) * 86_400_000))
         }
         ArrowType::Date64 => each!(column.as_primitive::<Date64Type>(), |v| Value::Timestamp(v)),
+        ArrowType::Dictionary(_, _) => {
+            let dictionary = column.as_any_dictionary();
+            let distinct = column_values(dictionary.values().as_ref(), name)?;
+            for (i, key) in dictionary.normalized_keys().into_iter().enumerate() {
+                values.push(if column.is_null(i) { Value::Null } else { distinct[key].clone() });
+            }
+        }
         other => return Err(format!("column {name:?} has type {other}, which rows cannot hold")),
     }
     Ok(values)
@@ -558,6 +572,26 @@ mod tests {
         let types: Vec<DataType> = rows[0].schema().fields.iter().map(|f| f.data_type).collect();
         use DataType::*;
         assert_eq!(types, vec![Bool, Int, Int, Float, Text, Bytes, Timestamp, Timestamp]);
+    }
+
+    #[test]
+    fn dictionary_columns_read_as_their_values() {
+        let dict: arrow_array::DictionaryArray<Int32Type> =
+            vec![Some("a"), None, Some("b"), Some("a")].into_iter().collect();
+        let batch = RecordBatch::try_from_iter([("d", Arc::new(dict) as Arc<dyn Array>)]).unwrap();
+        let dir = TempDir::new("parquet-dict");
+        let path = dir.path().join("d.parquet");
+        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let source = ParquetSource::new(path.display().to_string());
+        let mut r = source.open(0, 1).unwrap();
+        let mut out = Vec::new();
+        while r.read(&mut out, 10).unwrap() != ReadStatus::Finished {}
+        let values: Vec<Value> = out.iter().map(|(r, _)| r.values()[0].clone()).collect();
+        let text = |s: &str| Value::Text(s.into());
+        assert_eq!(values, vec![text("a"), Value::Null, text("b"), text("a")]);
+        assert_eq!(out[0].0.schema().fields[0].data_type, DataType::Text);
     }
 
     #[test]
