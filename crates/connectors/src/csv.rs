@@ -3,9 +3,10 @@
 //! column as text when no schema is given).
 //!
 //! One partition per file, in sorted order, as for the line-oriented sources
-//! ([`crate::text`]). Replayable: a checkpoint records, per file, the byte offset of the
+//! ([`crate::text`]), or, with [`CsvSource::split_bytes`], one per byte range of a large
+//! file. Replayable: a checkpoint records, per file, the byte offset of the
 //! next unread record and the number of the last line read
-//! ([`FilePosition`](crate::files::FilePosition)); a restored job rereads the header row
+//! ([`FilePosition`]); a restored job rereads the header row
 //! and goes on from there. Records must all have as many fields as the header (or, without
 //! one, as the first record). A record that does not decode fails the job naming
 //! `file:line` by default, or goes to the dead-letter output with its raw text
