@@ -284,9 +284,13 @@ fn numbers_decoder(
 }
 
 fn checkpointing(checkpoints: &Path) -> Result<Runner, String> {
+    checkpointing_on(checkpoints, 2)
+}
+
+fn checkpointing_on(checkpoints: &Path, workers: usize) -> Result<Runner, String> {
     let store = CheckpointStore::local(checkpoints).map_err(|e| e.to_string())?;
     Ok(Runner::new()
-        .workers(2)
+        .workers(workers)
         .checkpointing(CheckpointConfig::new(store).interval(Duration::from_millis(15))))
 }
 
@@ -370,6 +374,18 @@ fn kafka_to_kafka(
     fail: bool,
     transactional: bool,
 ) -> Result<(), String> {
+    kafka_to_kafka_on(brokers, input, output, dir, fail, transactional, 2)
+}
+
+fn kafka_to_kafka_on(
+    brokers: &str,
+    input: &str,
+    output: &str,
+    dir: &Path,
+    fail: bool,
+    transactional: bool,
+    workers: usize,
+) -> Result<(), String> {
     let p = Pipeline::new();
     let out = dir.join("out");
     let decoder = numbers_decoder(Arc::new(AtomicU64::new(0)), fail.then(|| out.clone()));
@@ -386,7 +402,7 @@ fn kafka_to_kafka(
         "Files",
         ExactlyOnceFileSink::new(out, "raw", |v: &WindowedValue<i64>| v.value.to_string()),
     );
-    checkpointing(&dir.join("chk"))?.run(&p).map(|_| ()).map_err(|e| e.to_string())
+    checkpointing_on(&dir.join("chk"), workers)?.run(&p).map(|_| ()).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -440,6 +456,24 @@ fn sink_writes_every_record_at_least_once_across_a_failure() {
         partitions.entry(v.as_str()).or_default().insert(*p);
     }
     assert!(partitions.values().all(|p| p.len() == 1));
+}
+
+#[test]
+fn a_sink_restored_on_fewer_workers_aborts_the_transactions_the_missing_ones_left_open() {
+    let Some(brokers) = broker() else { return };
+    let input = topic(&brokers, "rescale-in", 3);
+    let output = topic(&brokers, "rescale-out", 2);
+    let n = 20_000;
+    produce(&brokers, &input, numbered(3, n, 1));
+    let dir = TempDir::new("kafka-rescale");
+    let err = kafka_to_kafka_on(&brokers, &input, &output, dir.path(), true, true, 3).unwrap_err();
+    assert!(err.contains("injected failure"), "{err}");
+    // On one worker: worker 0 takes over the transactional ids of workers 1 and 2. A
+    // transaction one of them left open would hold read_committed readers back at it.
+    kafka_to_kafka_on(&brokers, &input, &output, dir.path(), false, true, 1).expect("restart");
+    let got: BTreeSet<i64> =
+        read_topic(&brokers, &output, 2).into_iter().map(|(_, v)| v.parse().unwrap()).collect();
+    assert_eq!(got, (0..n).map(|i| i * 10).collect::<BTreeSet<_>>());
 }
 
 #[test]
