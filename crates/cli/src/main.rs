@@ -2,10 +2,14 @@
 //!
 //! `millstream run demo` (also what `millstream` alone does) runs the live game-score
 //! demo: see [`demo`]. `millstream savepoint` takes a savepoint of a running job: see
-//! [`savepoint`].
+//! [`savepoint`]. `millstream topic`, `produce` and `consume` manage and use topics of the
+//! embedded log: see [`topic`], [`produce`] and [`consume`].
 
+mod consume;
 mod demo;
+mod produce;
 mod savepoint;
+mod topic;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -32,6 +36,12 @@ enum Command {
     },
     /// Takes a savepoint of a running job (optionally stopping it).
     Savepoint(savepoint::SavepointOptions),
+    /// Creates, lists, describes and deletes topics of the embedded log.
+    Topic(topic::TopicOptions),
+    /// Appends lines of a file or of standard input to a topic, one record per line.
+    Produce(produce::ProduceOptions),
+    /// Prints the records of a topic.
+    Consume(consume::ConsumeOptions),
 }
 
 /// The built-in jobs.
@@ -50,6 +60,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run { job: Job::Demo, options }) => demo::run(&options),
         Some(Command::Savepoint(options)) => savepoint::run(&options),
+        Some(Command::Topic(options)) => topic::run(&options),
+        Some(Command::Produce(options)) => produce::run(&options),
+        Some(Command::Consume(options)) => consume::run(&options),
         None => demo::run(&demo::DemoOptions::default()),
     };
     match result {
