@@ -14,6 +14,7 @@
 //! | [`LogExactlyOnceSink`] | sink | records appended to a topic of the embedded log, exactly once per checkpoint |
 //! | [`KafkaSource`] | source | records of a Kafka topic, offsets in checkpoints, per-partition watermarks |
 //! | [`KafkaSink`] | sink | records written to a Kafka topic, one transaction per epoch (at-least-once) |
+//! | [`PostgresUpsertSink`] | sink | rows upserted into a PostgreSQL table, exactly once per checkpoint |
 //!
 //! Errors name where they happened (`file:line`) and fail the job with a
 //! [`millstream_runtime::RuntimeError`] that carries that location.
@@ -28,6 +29,7 @@ pub mod generator;
 pub mod kafka;
 pub mod log;
 pub mod parquet;
+pub mod postgres;
 pub mod row;
 pub mod sink;
 pub mod text;
@@ -40,6 +42,7 @@ pub use files::BadRecordPolicy;
 pub use generator::GeneratorSource;
 pub use kafka::{KafkaSink, KafkaSource};
 pub use log::{LogExactlyOnceSink, LogSource, LogStartOffset};
+pub use postgres::{PostgresUpsertSink, SqlValue};
 pub use row::{DataType, Field, Row, Schema, Value};
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};
 pub use text::{JsonLinesSource, TextSource};
