@@ -7,6 +7,7 @@ use millstream_checkpoint::CheckpointStore;
 use millstream_connectors::log::{
     LogExactlyOnceSink, LogSource, LogStartOffset, HEADER_EPOCH, HEADER_RESTORED, HEADER_RUN, HEADER_SINK,
 };
+use millstream_connectors::BadRecordPolicy;
 use millstream_log::{Log, ReadLimit, Record, StoredRecord, TopicConfig};
 use millstream_model::combiners::{Count, Sum};
 use millstream_model::{Duration, FixedWindows, Timestamp, WindowedValue};
@@ -356,6 +357,40 @@ fn an_undecodable_record_fails_the_job_naming_topic_partition_and_offset() {
     assert!(err.contains("topic \"nums\" partition 1 offset 2"), "{err}");
     assert!(err.contains("cannot decode record: cannot decode JSON value"), "{err}");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
+}
+
+#[test]
+fn undecodable_records_go_to_the_dead_letter_output_when_chosen() {
+    let dir = TempDir::new("dead");
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("nums", TopicConfig::new(2)).unwrap();
+    log.writer("nums", 0).unwrap().append_batch(&[Record::new("1"), Record::new("2")]).unwrap();
+    let mut w = log.writer("nums", 1).unwrap();
+    w.append_batch(&[Record::new("3"), Record::new("three"), Record::new(&b"\xff"[..]), Record::new("4")])
+        .unwrap();
+    drop(w);
+    let p = Pipeline::new();
+    let (nums, dead) = p.read_with_dead_letters(
+        "Nums",
+        LogSource::<u64>::json(dir.path(), "nums").bounded().bad_record_policy(BadRecordPolicy::DeadLetter),
+    );
+    let (nums, dead) = (nums.collect(), dead.collect());
+    let result = Runner::new().workers(2).run(&p).expect("the job goes on past the bad records");
+    assert_eq!(sorted(nums.values()), vec![1, 2, 3, 4]);
+    let mut letters = dead.values();
+    letters.sort_by(|a, b| a.location.cmp(&b.location));
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let at = |offset: u64| format!("log {} topic \"nums\" partition 1 offset {offset}", dir.path().display());
+    assert_eq!(letters[0].location, at(1));
+    assert!(
+        letters[0].error.starts_with("cannot decode record: cannot decode JSON value"),
+        "{:?}",
+        letters[0]
+    );
+    assert_eq!(letters[0].payload, "three");
+    assert_eq!(letters[1].location, at(2));
+    assert_eq!(letters[1].payload_bytes.as_deref(), Some(&b"\xff"[..]));
+    assert_eq!(result.counter_total("/dead_letters"), 2);
 }
 
 #[test]

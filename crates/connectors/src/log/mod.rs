@@ -4,7 +4,9 @@
 //! * **Source.** Each partition of the topic is one Millstream source partition (worker
 //!   `w` of `n` reads the partitions `p % n == w`). Records are decoded by one function
 //!   per record; a record it rejects fails the job with an error naming the log
-//!   directory, the topic, the partition, the offset and the reason. Event time is the
+//!   directory, the topic, the partition, the offset and the reason (or goes to the
+//!   dead-letter output under [`BadRecordPolicy::DeadLetter`](crate::BadRecordPolicy)).
+//!   Event time is the
 //!   record's timestamp (or what a function computes), and every partition has its own
 //!   watermark. The next offset of every partition is kept in Millstream's checkpoints, so
 //!   a restored job resumes exactly where its checkpoint was taken. The source follows the

@@ -1,9 +1,10 @@
 //! [`LogSource`]: reads a topic of the embedded log.
 
 use super::{open_existing, partition_count};
+use crate::files::BadRecordPolicy;
 use millstream_log::{Log, LogError, ReadLimit, Reader, StoredRecord};
 use millstream_model::{Duration, Timestamp};
-use millstream_runtime::{ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
+use millstream_runtime::{DeadLetter, ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ struct Settings<T> {
     bounded: bool,
     reset_to_earliest: bool,
     limit: ReadLimit,
+    policy: BadRecordPolicy,
 }
 
 impl<T> Clone for Settings<T> {
@@ -47,6 +49,7 @@ impl<T> Clone for Settings<T> {
             bounded: self.bounded,
             reset_to_earliest: self.reset_to_earliest,
             limit: self.limit,
+            policy: self.policy,
         }
     }
 }
@@ -59,7 +62,9 @@ impl<T> Clone for Settings<T> {
 /// [`new`](Self::new) takes any, [`bytes`](LogSource::bytes), [`strings`](LogSource::strings)
 /// and [`json`](LogSource::json) decode the value. A record the function rejects fails the
 /// job with an error naming the log directory, the topic, the partition, the offset and the
-/// reason.
+/// reason, or, with [`BadRecordPolicy::DeadLetter`], goes to the dead-letter output of
+/// [`Pipeline::read_with_dead_letters`](millstream_runtime::Pipeline::read_with_dead_letters)
+/// with that location, the reason and its value.
 ///
 /// A record's event timestamp is its log timestamp (`timestamp_ms`), or what
 /// [`with_timestamp_fn`](Self::with_timestamp_fn) computes. Watermarks are per partition,
@@ -149,6 +154,7 @@ impl<T: Send + 'static> LogSource<T> {
                 bounded: false,
                 reset_to_earliest: false,
                 limit: ReadLimit::default(),
+                policy: BadRecordPolicy::Fail,
             }),
             watermarks: WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(5)),
         }
@@ -195,6 +201,12 @@ impl<T: Send + 'static> LogSource<T> {
     /// record, with a warning naming the records skipped, instead of failing the job.
     pub fn reset_to_earliest_on_out_of_range(mut self) -> Self {
         self.settings_mut().reset_to_earliest = true;
+        self
+    }
+
+    /// What to do with a record that does not decode (default: fail the job).
+    pub fn bad_record_policy(mut self, policy: BadRecordPolicy) -> Self {
+        self.settings_mut().policy = policy;
         self
     }
 
@@ -346,6 +358,8 @@ struct PartitionReader<T> {
     /// Bounded mode: the offset to stop at.
     end: Option<u64>,
     buffer: Vec<StoredRecord>,
+    /// Records routed aside under [`BadRecordPolicy::DeadLetter`], not yet taken.
+    dead: Vec<DeadLetter>,
 }
 
 impl<T: Send + 'static> PartitionReader<T> {
@@ -359,26 +373,43 @@ impl<T: Send + 'static> PartitionReader<T> {
         let reader = log
             .reader(&settings.topic, partition, offset)
             .map_err(|e| SourceError::new(settings.location(partition, offset), e.to_string()))?;
-        Ok(Box::new(PartitionReader { settings, partition, reader, end, buffer: Vec::new() }))
+        Ok(Box::new(PartitionReader {
+            settings,
+            partition,
+            reader,
+            end,
+            buffer: Vec::new(),
+            dead: Vec::new(),
+        }))
     }
 
-    /// Decodes one record into an element and its event timestamp: the single place where
-    /// a bad record is recognised (a dead-letter policy would route the `Err` aside).
-    fn decode(&self, record: &StoredRecord) -> Result<(T, Timestamp), SourceError> {
+    /// Decodes one record into an element and its event timestamp: `Ok(Some)` to emit,
+    /// `Ok(None)` when routed to the dead letters, `Err` to fail. The one place where a
+    /// bad record is recognised and the bad-record policy applies.
+    fn decode(&mut self, record: &StoredRecord) -> Result<Option<(T, Timestamp)>, SourceError> {
         let s = &self.settings;
-        let value = (s.decode)(record).map_err(|reason| {
-            SourceError::new(
-                s.location(self.partition, record.offset),
-                format!("cannot decode record: {reason}"),
-            )
-        })?;
-        let timestamp = match &s.timestamp {
-            Some(f) => f(&value, record),
-            None => {
-                Timestamp::from_millis(record.record.timestamp_ms.clamp(Timestamp::MIN.0, Timestamp::MAX.0))
+        match (s.decode)(record) {
+            Ok(value) => {
+                let timestamp = match &s.timestamp {
+                    Some(f) => f(&value, record),
+                    None => Timestamp::from_millis(
+                        record.record.timestamp_ms.clamp(Timestamp::MIN.0, Timestamp::MAX.0),
+                    ),
+                };
+                Ok(Some((value, timestamp)))
             }
-        };
-        Ok((value, timestamp))
+            Err(reason) => {
+                let location = s.location(self.partition, record.offset);
+                let message = format!("cannot decode record: {reason}");
+                match s.policy {
+                    BadRecordPolicy::Fail => Err(SourceError::new(location, message)),
+                    BadRecordPolicy::DeadLetter => {
+                        self.dead.push(DeadLetter::from_bytes(location, message, &record.record.value));
+                        Ok(None)
+                    }
+                }
+            }
+        }
     }
 
     /// Polls the reader, handling a position that retention overtook.
@@ -424,7 +455,8 @@ impl<T: Send + 'static> SourceReader<T> for PartitionReader<T> {
         let mut result = Ok(());
         for record in &records {
             match self.decode(record) {
-                Ok(decoded) => out.push(decoded),
+                Ok(Some(decoded)) => out.push(decoded),
+                Ok(None) => {}
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -442,6 +474,10 @@ impl<T: Send + 'static> SourceReader<T> for PartitionReader<T> {
 
     fn position(&self) -> String {
         self.settings.location(self.partition, self.reader.position())
+    }
+
+    fn take_dead_letters(&mut self, out: &mut Vec<DeadLetter>) {
+        out.append(&mut self.dead);
     }
 
     fn checkpoint_position(&self) -> Option<Vec<u8>> {
