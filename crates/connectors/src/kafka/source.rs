@@ -80,6 +80,21 @@ struct Settings<T> {
     policy: BadRecordPolicy,
 }
 
+impl<T> Clone for Settings<T> {
+    fn clone(&self) -> Self {
+        Settings {
+            client: self.client.clone(),
+            topic: self.topic.clone(),
+            group_id: self.group_id.clone(),
+            decode: self.decode.clone(),
+            timestamp: self.timestamp.clone(),
+            start: self.start,
+            bounded: self.bounded,
+            policy: self.policy,
+        }
+    }
+}
+
 /// Reads a Kafka topic. Every Kafka partition is one source partition (worker `w` of `n`
 /// reads the partitions `p % n == w`), assigned explicitly to a consumer of its own: no
 /// consumer-group rebalancing and no offsets committed to Kafka, because the offsets live
@@ -174,7 +189,7 @@ impl<T: Send + 'static> KafkaSource<T> {
     }
 
     fn settings_mut(&mut self) -> &mut Settings<T> {
-        Arc::get_mut(&mut self.settings).expect("configure a KafkaSource before cloning it")
+        Arc::make_mut(&mut self.settings)
     }
 
     /// Where partitions without a stored position start (default: the earliest record).
