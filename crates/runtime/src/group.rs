@@ -271,6 +271,7 @@ where
                 let time = TimeContext { input_watermark, output_watermark, processing_time: now };
                 let current = input_epoch.unwrap_or(u64::MAX);
                 while let Some((epoch, batches)) = aligner.pop_ready(current) {
+                    last_seen_epoch = last_seen_epoch.max(epoch);
                     if let Some(ck) = checkpointing.as_mut() {
                         if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut groups) {
                             job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
@@ -334,7 +335,9 @@ where
                     groups.touch(&key);
                 }
                 groups.refresh_dirty();
-                let at = frontier_time(input_epoch.unwrap_or(cap.time().outer).max(cap.time().outer), held);
+                // Timer firings go out in the input's current epoch; once the input is
+                // complete, in the newest epoch processed, never before output already sent.
+                let at = frontier_time(input_epoch.unwrap_or(last_seen_epoch).max(cap.time().outer), held);
                 send(&mut main_out, &main_flow, cap, &at, &mut out_buf);
                 // Hold the output at min(input watermark, holds), in the input's epoch;
                 // release everything once the input is done and no key holds state.

@@ -159,6 +159,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                     let processing_time = clock.now();
                     let current = input_epoch.unwrap_or(u64::MAX);
                     while let Some((epoch, batches)) = aligner.pop_ready(current) {
+                        last_seen_epoch = last_seen_epoch.max(epoch);
                         if let Some(ck) = checkpointing.as_mut() {
                             if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut executor)
                             {
@@ -213,7 +214,9 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                         // activation sees the failed job and releases the capability).
                         executor.clear();
                     }
-                    send(&mut output, &flow_out, held, input_epoch.unwrap_or(held.time().outer), &mut buffer);
+                    // Once the input is complete, in the newest epoch processed, never before
+                    // output already sent.
+                    send(&mut output, &flow_out, held, input_epoch.unwrap_or(last_seen_epoch), &mut buffer);
                     if let Some(e) = input_epoch {
                         last_seen_epoch = last_seen_epoch.max(e);
                     }
