@@ -43,7 +43,9 @@ type RowFn<T> = Arc<dyn Fn(&WindowedValue<T>) -> Vec<SqlValue> + Send + Sync>;
 /// ```no_run
 /// use millstream_connectors::postgres::{PostgresUpsertSink, SqlValue};
 /// use millstream_model::WindowedValue;
-/// # let counts: millstream_runtime::PCollection<(String, u64)> = unimplemented!();
+/// use millstream_runtime::Pipeline;
+/// let p = Pipeline::new();
+/// let counts = p.create(vec![("a".to_string(), 1u64), ("b".to_string(), 2)]);
 /// counts.write_exactly_once(
 ///     "Counts",
 ///     PostgresUpsertSink::new("host=127.0.0.1 user=postgres dbname=test", "word_counts", "word-counts", |v: &WindowedValue<(String, u64)>| {
