@@ -550,6 +550,22 @@ impl KeyedCheckpointing {
         Ok(restored)
     }
 
+    /// Snapshots every epoch after the last one snapshotted, up to `upto`.
+    pub(crate) fn snapshot_through<K, S>(
+        &mut self,
+        upto: u64,
+        store: &mut crate::state::KeyedStateStore<K, S>,
+    ) -> Result<(), String>
+    where
+        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
+        S: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        while self.last_epoch < upto {
+            self.snapshot(self.last_epoch + 1, store)?;
+        }
+        Ok(())
+    }
+
     /// Snapshots epoch `epoch`: the store holds exactly the effect of every record of
     /// epochs up to `epoch`.
     pub(crate) fn snapshot<K, S>(

@@ -16,8 +16,13 @@
 //!
 //! [`Runner::max_in_flight`]: crate::Runner::max_in_flight
 
+use crate::time::FrontierTime;
+use millstream_model::WindowedValue;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
 
 /// The in-flight count of one job, shared by all its workers.
 #[derive(Clone, Debug, Default)]
@@ -69,6 +74,27 @@ impl FlowOut {
             self.count.fetch_add(n as i64 * copies, Ordering::Relaxed);
         }
     }
+}
+
+/// Sends a buffer at time `at` (at or after `cap`), counting it as in flight.
+pub(crate) fn send_counted<T: Clone + 'static>(
+    output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<T>>>>,
+    flow: &FlowOut,
+    cap: &Capability<FrontierTime>,
+    at: &FrontierTime,
+    buffer: &mut Vec<WindowedValue<T>>,
+) {
+    if buffer.is_empty() {
+        return;
+    }
+    flow.sent(buffer.len());
+    if cap.time() == at {
+        output.activate().session(cap).give_container(buffer);
+    } else {
+        let delayed = cap.delayed(at);
+        output.activate().session(&delayed).give_container(buffer);
+    }
+    buffer.clear();
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::align::{stamp_of, EpochAligner};
 use crate::checkpoint::KeyedCheckpointing;
 use crate::element::Element;
 use crate::error::RuntimeError;
-use crate::flow::FlowOut;
+use crate::flow::send_counted;
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::{worker_for_key, Key};
 use crate::pcollection::PCollection;
@@ -17,7 +17,6 @@ use millstream_model::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -273,7 +272,7 @@ where
                 while let Some((epoch, batches)) = aligner.pop_ready(current) {
                     last_seen_epoch = last_seen_epoch.max(epoch);
                     if let Some(ck) = checkpointing.as_mut() {
-                        if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut groups) {
+                        if let Err(message) = ck.snapshot_through(epoch.saturating_sub(1), &mut groups.store) {
                             job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
                         }
                     }
@@ -310,13 +309,13 @@ where
                     }
                     // What these records caused belongs to their epoch.
                     let at = frontier_time(epoch.max(cap.time().outer), held);
-                    send(&mut main_out, &main_flow, cap, &at, &mut out_buf);
+                    send_counted(&mut main_out, &main_flow, cap, &at, &mut out_buf);
                     if let Some(late) = late_cap.as_ref() {
-                        send(&mut late_out, &late_flow, late, &at, &mut late_buf);
+                        send_counted(&mut late_out, &late_flow, late, &at, &mut late_buf);
                     }
                 }
                 if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
-                    if let Err(message) = snapshot_through(ck, done.saturating_sub(1), &mut groups) {
+                    if let Err(message) = ck.snapshot_through(done.saturating_sub(1), &mut groups.store) {
                         job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
                     }
                 }
@@ -338,7 +337,7 @@ where
                 // Timer firings go out in the input's current epoch; once the input is
                 // complete, in the newest epoch processed, never before output already sent.
                 let at = frontier_time(input_epoch.unwrap_or(last_seen_epoch).max(cap.time().outer), held);
-                send(&mut main_out, &main_flow, cap, &at, &mut out_buf);
+                send_counted(&mut main_out, &main_flow, cap, &at, &mut out_buf);
                 // Hold the output at min(input watermark, holds), in the input's epoch;
                 // release everything once the input is done and no key holds state.
                 if let Some(e) = input_epoch {
@@ -349,7 +348,7 @@ where
                         // The input is complete: the last epoch's snapshot (of what is left).
                         if let Some(ck) = checkpointing.as_mut() {
                             let last = ck.final_epoch().max(last_seen_epoch);
-                            if let Err(message) = snapshot_through(ck, last, &mut groups) {
+                            if let Err(message) = ck.snapshot_through(last, &mut groups.store) {
                                 job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
                             }
                         }
@@ -407,40 +406,6 @@ fn reindex<K: Ord + Clone>(
         index.insert((new, key.clone()));
     }
     *indexed = next;
-}
-
-/// Sends a buffer at time `at` (at or after `cap`).
-fn send<T: Clone + 'static>(
-    output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<T>>>>,
-    flow: &FlowOut,
-    cap: &Capability<FrontierTime>,
-    at: &FrontierTime,
-    buffer: &mut Vec<WindowedValue<T>>,
-) {
-    if buffer.is_empty() {
-        return;
-    }
-    flow.sent(buffer.len());
-    if cap.time() == at {
-        output.activate().session(cap).give_container(buffer);
-    } else {
-        let delayed = cap.delayed(at);
-        output.activate().session(&delayed).give_container(buffer);
-    }
-    buffer.clear();
-}
-
-/// Snapshots every epoch after the last snapshot up to `upto`.
-fn snapshot_through<K: Key, V, C: CombineFn<V>>(
-    ck: &mut KeyedCheckpointing,
-    upto: u64,
-    groups: &mut Groups<K, V, C>,
-) -> Result<(), String> {
-    while ck.last_epoch < upto {
-        let epoch = ck.last_epoch + 1;
-        ck.snapshot(epoch, &mut groups.store)?;
-    }
-    Ok(())
 }
 
 fn emit<K: Clone, O>(key: &K, fired: &mut Vec<FiredPane<O>>, out: &mut Vec<WindowedValue<(K, O)>>) {

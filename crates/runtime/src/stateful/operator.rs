@@ -10,7 +10,7 @@ use crate::checkpoint::KeyedCheckpointing;
 use crate::dofn::{guarded, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
-use crate::flow::FlowOut;
+use crate::flow::{send_counted, FlowOut};
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::{worker_for_key, Key};
 use crate::pcollection::PCollection;
@@ -161,7 +161,8 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                     while let Some((epoch, batches)) = aligner.pop_ready(current) {
                         last_seen_epoch = last_seen_epoch.max(epoch);
                         if let Some(ck) = checkpointing.as_mut() {
-                            if let Err(message) = snapshot_through(ck, epoch.saturating_sub(1), &mut executor)
+                            if let Err(message) =
+                                ck.snapshot_through(epoch.saturating_sub(1), &mut executor.store)
                             {
                                 snapshot_failed(message);
                             }
@@ -194,10 +195,11 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                             }
                         }
                         // What these records caused belongs to their epoch.
-                        send(&mut output, &flow_out, held, epoch, &mut buffer);
+                        send_at_epoch(&mut output, &flow_out, held, epoch, &mut buffer);
                     }
                     if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
-                        if let Err(message) = snapshot_through(ck, done.saturating_sub(1), &mut executor) {
+                        if let Err(message) = ck.snapshot_through(done.saturating_sub(1), &mut executor.store)
+                        {
                             snapshot_failed(message);
                         }
                     }
@@ -216,7 +218,13 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                     }
                     // Once the input is complete, in the newest epoch processed, never before
                     // output already sent.
-                    send(&mut output, &flow_out, held, input_epoch.unwrap_or(last_seen_epoch), &mut buffer);
+                    send_at_epoch(
+                        &mut output,
+                        &flow_out,
+                        held,
+                        input_epoch.unwrap_or(last_seen_epoch),
+                        &mut buffer,
+                    );
                     if let Some(e) = input_epoch {
                         last_seen_epoch = last_seen_epoch.max(e);
                     }
@@ -227,7 +235,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                             // global-window state), which is then dropped.
                             if let Some(ck) = checkpointing.as_mut() {
                                 let last = ck.final_epoch().max(last_seen_epoch);
-                                if let Err(message) = snapshot_through(ck, last, &mut executor) {
+                                if let Err(message) = ck.snapshot_through(last, &mut executor.store) {
                                     snapshot_failed(message);
                                 }
                             }
@@ -260,36 +268,15 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
     }
 }
 
-/// Sends the buffered output at `epoch` (at or after the held capability's).
-fn send<O: Clone + 'static>(
+/// Sends the buffered output in `epoch` (at or after the held capability's), at the held
+/// watermark.
+fn send_at_epoch<O: Clone + 'static>(
     output: &mut OutputBuilder<FrontierTime, CapacityContainerBuilder<Vec<WindowedValue<O>>>>,
     flow: &FlowOut,
     held: &Capability<FrontierTime>,
     epoch: u64,
     buffer: &mut Vec<WindowedValue<O>>,
 ) {
-    if buffer.is_empty() {
-        return;
-    }
-    flow.sent(buffer.len());
     let at = frontier_time(epoch.max(held.time().outer), Timestamp(held.time().inner));
-    if *held.time() == at {
-        output.activate().session(held).give_container(buffer);
-    } else {
-        output.activate().session(&held.delayed(&at)).give_container(buffer);
-    }
-    buffer.clear();
-}
-
-/// Snapshots every epoch after the last snapshot up to `upto`.
-fn snapshot_through<K: Key, V, D: StatefulDoFn<K, V>>(
-    ck: &mut KeyedCheckpointing,
-    upto: u64,
-    executor: &mut Executor<K, V, D>,
-) -> Result<(), String> {
-    while ck.last_epoch < upto {
-        let epoch = ck.last_epoch + 1;
-        ck.snapshot(epoch, &mut executor.store)?;
-    }
-    Ok(())
+    send_counted(output, flow, held, &at, buffer);
 }
