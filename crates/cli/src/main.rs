@@ -3,10 +3,14 @@
 //! `millstream run demo` (also what `millstream` alone does) runs the live game-score
 //! demo: see [`demo`]. `millstream savepoint` takes a savepoint of a running job: see
 //! [`savepoint`]. `millstream topic`, `produce` and `consume` manage and use topics of the
-//! embedded log: see [`topic`], [`produce`] and [`consume`].
+//! embedded log: see [`topic`], [`produce`] and [`consume`]. `millstream bench nexmark`
+//! measures the Nexmark queries and `millstream nexmark generate` writes their input to a
+//! file: see [`bench`] and [`nexmark`].
 
+mod bench;
 mod consume;
 mod demo;
+mod nexmark;
 mod produce;
 mod savepoint;
 mod topic;
@@ -42,6 +46,10 @@ enum Command {
     Produce(produce::ProduceOptions),
     /// Prints the records of a topic.
     Consume(consume::ConsumeOptions),
+    /// Runs benchmarks: `millstream bench nexmark --query q5 --events 10000000`.
+    Bench(bench::BenchOptions),
+    /// Nexmark tools: `millstream nexmark generate --events N --out FILE`.
+    Nexmark(nexmark::NexmarkOptions),
 }
 
 /// The built-in jobs.
@@ -63,6 +71,8 @@ fn main() -> ExitCode {
         Some(Command::Topic(options)) => topic::run(&options),
         Some(Command::Produce(options)) => produce::run(&options),
         Some(Command::Consume(options)) => consume::run(&options),
+        Some(Command::Bench(options)) => bench::run(&options),
+        Some(Command::Nexmark(options)) => nexmark::run(&options),
         None => demo::run(&demo::DemoOptions::default()),
     };
     match result {

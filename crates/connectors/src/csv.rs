@@ -30,14 +30,17 @@
 //! ```
 
 use crate::error::ConnectorError;
-use crate::files::{expand, BadRecordPolicy, FilePosition};
+use crate::files::{BadRecordPolicy, FilePosition};
+use crate::ranges::{
+    check_resume, file_ranges, partition_range, range_begin, resume_error, skip_blank_lines, ByteRange,
+};
 use crate::row::{DataType, Field, Row, Schema, Value};
 use ::csv::ByteRecord;
 use millstream_model::Timestamp;
 use millstream_runtime::{DeadLetter, ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
 use serde::de::DeserializeOwned;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -290,19 +293,28 @@ impl<T: Send + 'static> CsvSource<T> {
         partitions: usize,
         position: Option<&[u8]>,
     ) -> Result<CsvReader<T>, ConnectorError> {
-        let mut ranges = self.ranges()?;
-        if ranges.len() != partitions || partition >= ranges.len() {
-            return Err(ConnectorError::FilesChanged { pattern: self.pattern.clone() });
-        }
-        let ByteRange { path, start, end } = ranges.swap_remove(partition);
-        let resume_error = |message: String| {
-            ConnectorError::io(
-                &path,
-                "cannot resume",
-                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
-            )
-        };
-        let position = position.map(FilePosition::decode).transpose().map_err(resume_error)?;
+        let range = partition_range(&self.pattern, self.split_bytes, partition, partitions)?;
+        self.open_range(range, position)
+    }
+
+    /// The path or glob pattern read.
+    pub(crate) fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Opens one whole file (for the watching source), at `position` if given.
+    pub(crate) fn open_file(
+        &self,
+        path: &Path,
+        position: Option<&[u8]>,
+    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
+        Ok(Box::new(self.open_range(ByteRange::whole(path.to_owned()), position)?))
+    }
+
+    /// Opens the records of `range`, at `position` if given.
+    fn open_range(&self, range: ByteRange, position: Option<&[u8]>) -> Result<CsvReader<T>, ConnectorError> {
+        let (path, start, end) = (range.path.clone(), range.start, range.end);
+        let position = position.map(FilePosition::decode).transpose().map_err(|m| resume_error(&path, m))?;
         let file = File::open(&path).map_err(|e| ConnectorError::io(&path, "cannot open", e))?;
         let len = file.metadata().map_err(|e| ConnectorError::io(&path, "cannot open", e))?.len();
         let mut reader = ::csv::ReaderBuilder::new()
@@ -320,34 +332,14 @@ impl<T: Send + 'static> CsvSource<T> {
             .map_err(|message| ConnectorError::Config(format!("{}: {message}", path.display())))?;
         match &position {
             Some(p) => {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                if p.file_name != name {
-                    return Err(resume_error(format!(
-                        "the checkpoint's position is for file {:?}, not this one (did the files change?)",
-                        p.file_name
-                    )));
-                }
-                if p.offset > len {
-                    return Err(resume_error(format!(
-                        "the checkpoint's position (byte {}, after line {}) is past the end of the file \
-                         ({len} bytes): was it truncated?",
-                        p.offset, p.line
-                    )));
-                }
-                if p.offset < start {
-                    return Err(resume_error(format!(
-                        "the checkpoint's position (byte {}) is before this range of the file (from byte \
-                         {start}): did the split size change?",
-                        p.offset
-                    )));
-                }
+                check_resume(&range, p, len)?;
                 let mut at = ::csv::Position::new();
                 at.set_byte(p.offset).set_line(p.line + 1);
                 reader.seek(at).map_err(read_error)?;
             }
             None if start > 0 => {
                 let after_headers = reader.position().byte();
-                let (begin, lines) = range_begin(&path, start, after_headers)
+                let (begin, lines) = range_begin(&path, start, after_headers, true)
                     .map_err(|e| ConnectorError::io(&path, "cannot read", e))?;
                 let mut at = ::csv::Position::new();
                 at.set_byte(begin).set_line(lines + 1);
@@ -371,70 +363,6 @@ impl<T: Send + 'static> CsvSource<T> {
     }
 }
 
-/// A partition: bytes `start..end` of a file (`end` is `u64::MAX` for the last range).
-struct ByteRange {
-    path: PathBuf,
-    start: u64,
-    end: u64,
-}
-
-impl<T> CsvSource<T> {
-    /// The partitions: each file whole, or in ranges with [`split_bytes`](Self::split_bytes).
-    fn ranges(&self) -> Result<Vec<ByteRange>, ConnectorError> {
-        let mut ranges = Vec::new();
-        for path in expand(&self.pattern)? {
-            let len =
-                std::fs::metadata(&path).map_err(|e| ConnectorError::io(&path, "cannot open", e))?.len();
-            let n = self.split_bytes.map_or(1, |size| len.div_ceil(size).max(1));
-            for k in 0..n {
-                let size = self.split_bytes.unwrap_or(u64::MAX);
-                let end = if k + 1 == n { u64::MAX } else { (k + 1) * size };
-                ranges.push(ByteRange { path: path.clone(), start: k * size, end });
-            }
-        }
-        Ok(ranges)
-    }
-}
-
-/// Where a range starting at byte `start > 0` begins: after the first newline at or
-/// after byte `start - 1`, and not before `after_headers`; with the number of lines
-/// before that point.
-fn range_begin(path: &Path, start: u64, after_headers: u64) -> std::io::Result<(u64, u64)> {
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
-    file.seek(SeekFrom::Start(start - 1))?;
-    let mut skipped = Vec::new();
-    let n = file.read_until(b'\n', &mut skipped)? as u64;
-    let blank = skip_blank(&mut file)?;
-    let begin = (start - 1 + n + blank).max(after_headers);
-    // The lines before `begin`, for error messages.
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path)?).take(begin);
-    let mut lines = 0u64;
-    loop {
-        let buf = file.fill_buf()?;
-        if buf.is_empty() {
-            break;
-        }
-        lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
-        let used = buf.len();
-        file.consume(used);
-    }
-    Ok((begin, lines))
-}
-
-/// Skips `\r` and `\n` bytes (blank lines, which csv skips too); returns how many.
-fn skip_blank(file: &mut impl BufRead) -> std::io::Result<u64> {
-    let mut skipped = 0;
-    loop {
-        let buf = file.fill_buf()?;
-        let n = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
-        file.consume(n);
-        skipped += n as u64;
-        if n == 0 || file.fill_buf()?.is_empty() {
-            return Ok(skipped);
-        }
-    }
-}
-
 fn csv_error(path: &Path, e: ::csv::Error) -> ConnectorError {
     let line = e.position().map_or(0, |p| p.line());
     match e.into_kind() {
@@ -445,7 +373,9 @@ fn csv_error(path: &Path, e: ::csv::Error) -> ConnectorError {
 
 impl<T: Send + 'static> Source<T> for CsvSource<T> {
     fn partitions(&self, _workers: usize) -> Result<usize, SourceError> {
-        self.ranges().map(|ranges| ranges.len()).map_err(|e| e.into_source_error(&self.pattern))
+        file_ranges(&self.pattern, self.split_bytes)
+            .map(|ranges| ranges.len())
+            .map_err(|e| e.into_source_error(&self.pattern))
     }
 
     fn open(&self, partition: usize, partitions: usize) -> Result<Box<dyn SourceReader<T>>, SourceError> {
@@ -495,7 +425,7 @@ impl<T> CsvReader<T> {
         if file.seek(SeekFrom::Start(start)).is_err() {
             return start;
         }
-        skip_blank(&mut file).map_or(start, |n| start + n)
+        skip_blank_lines(&mut file).map_or(start, |n| start + n)
     }
 
     /// The raw bytes of the file from `start` to the reader's position, without the

@@ -1,9 +1,10 @@
 //! File plumbing shared by the line-oriented sources: expanding paths and globs into a
-//! sorted list of files (one partition each), reading a file line by line with line
-//! numbers for error messages, and resuming a file where a checkpoint left it
-//! ([`FilePosition`]).
+//! sorted list of files, reading a file (or a byte range of one, see [`crate::ranges`])
+//! line by line with line numbers for error messages, and resuming where a checkpoint
+//! left it ([`FilePosition`]).
 
 use crate::error::ConnectorError;
+use crate::ranges::{check_resume, file_name, range_begin, resume_error, ByteRange};
 use millstream_model::Timestamp;
 use millstream_runtime::DeadLetter;
 use millstream_runtime::{ReadStatus, SourceError, SourceReader};
@@ -46,20 +47,6 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, ConnectorError> {
     }
     files.sort();
     Ok(files)
-}
-
-/// The file of partition `partition` of `partitions` for `pattern`, checking that the
-/// pattern still matches as many files as when the partitions were counted.
-pub(crate) fn partition_file(
-    pattern: &str,
-    partition: usize,
-    partitions: usize,
-) -> Result<PathBuf, ConnectorError> {
-    let mut files = expand(pattern)?;
-    if files.len() != partitions || partition >= files.len() {
-        return Err(ConnectorError::FilesChanged { pattern: pattern.to_owned() });
-    }
-    Ok(files.swap_remove(partition))
 }
 
 /// Where a line reader stands in its file: the byte offset of the next unread line and
@@ -115,12 +102,8 @@ impl FilePosition {
     }
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// Reads a text file line by line. Lines end at `\n`; a trailing `\r` is removed, as is a
-/// UTF-8 byte-order mark at the start of the file.
+/// Reads a text file, or a byte range of one, line by line. Lines end at `\n`; a
+/// trailing `\r` is removed, as is a UTF-8 byte-order mark at the start of the file.
 #[derive(Debug)]
 pub struct LineReader {
     path: PathBuf,
@@ -129,20 +112,24 @@ pub struct LineReader {
     line: u64,
     /// Byte offset of the next unread line.
     offset: u64,
+    /// Lines starting at or after this byte are not read (another range's).
+    end: u64,
     buf: Vec<u8>,
 }
 
 impl LineReader {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self, ConnectorError> {
-        let file = File::open(path).map_err(|e| ConnectorError::io(path, "cannot open", e))?;
-        Ok(LineReader {
-            path: path.to_owned(),
-            reader: BufReader::with_capacity(1 << 16, file),
-            line: 0,
-            offset: 0,
-            buf: Vec::new(),
-        })
+        Self::open_range(&ByteRange::whole(path.to_owned()))
+    }
+
+    /// Opens the lines of `range`: from the first line starting at or after its start
+    /// through the line spanning its end, with true line numbers (see [`crate::ranges`]).
+    pub(crate) fn open_range(range: &ByteRange) -> Result<Self, ConnectorError> {
+        let path = &range.path;
+        let (begin, line) = range_begin(path, range.start, 0, false)
+            .map_err(|e| ConnectorError::io(path, "cannot read", e))?;
+        Self::open_at_offset(range, begin, line)
     }
 
     /// Opens `path` at `position` (from [`position`](Self::position) of a reader of the
@@ -150,36 +137,28 @@ impl LineReader {
     /// line numbers continue. Fails if the position is for another file or lies past
     /// the file's end.
     pub fn open_at(path: &Path, position: &FilePosition) -> Result<Self, ConnectorError> {
-        let resume_error = |message: String| {
-            ConnectorError::io(
-                path,
-                "cannot resume",
-                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
-            )
-        };
-        let name = file_name(path);
-        if position.file_name != name {
-            return Err(resume_error(format!(
-                "the checkpoint's position is for file {:?}, not this one (did the files change?)",
-                position.file_name
-            )));
-        }
+        Self::open_range_at(&ByteRange::whole(path.to_owned()), position)
+    }
+
+    /// Opens `range` at `position` (from a reader of the same range), as
+    /// [`open_at`](Self::open_at) does a whole file.
+    pub(crate) fn open_range_at(range: &ByteRange, position: &FilePosition) -> Result<Self, ConnectorError> {
+        let path = &range.path;
+        let len = std::fs::metadata(path).map_err(|e| ConnectorError::io(path, "cannot open", e))?.len();
+        check_resume(range, position, len)?;
+        Self::open_at_offset(range, position.offset, position.line)
+    }
+
+    fn open_at_offset(range: &ByteRange, offset: u64, line: u64) -> Result<Self, ConnectorError> {
+        let path = &range.path;
         let mut file = File::open(path).map_err(|e| ConnectorError::io(path, "cannot open", e))?;
-        let len = file.metadata().map_err(|e| ConnectorError::io(path, "cannot open", e))?.len();
-        if position.offset > len {
-            return Err(resume_error(format!(
-                "the checkpoint's position (byte {}, after line {}) is past the end of the file ({len} bytes): \
-                 was it truncated?",
-                position.offset, position.line
-            )));
-        }
-        file.seek(SeekFrom::Start(position.offset))
-            .map_err(|e| ConnectorError::io(path, "cannot seek", e))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| ConnectorError::io(path, "cannot seek", e))?;
         Ok(LineReader {
             path: path.to_owned(),
             reader: BufReader::with_capacity(1 << 16, file),
-            line: position.line,
-            offset: position.offset,
+            line,
+            offset,
+            end: range.end,
             buf: Vec::new(),
         })
     }
@@ -207,6 +186,9 @@ impl LineReader {
     /// The next line without its terminator, or `None` at the end of the file.
     pub fn next_line(&mut self) -> Result<Option<String>, ConnectorError> {
         self.buf.clear();
+        if self.offset >= self.end {
+            return Ok(None);
+        }
         let n = self
             .reader
             .read_until(b'\n', &mut self.buf)
@@ -260,35 +242,23 @@ pub(crate) struct LinesReader<T> {
 }
 
 impl<T> LinesReader<T> {
+    /// Opens `range`, or resumes it at `position` (what its
+    /// [`SourceReader::checkpoint_position`] reported).
     pub(crate) fn open(
-        path: &Path,
+        range: &ByteRange,
+        position: Option<&[u8]>,
         decode: Arc<DecodeFn<T>>,
         policy: BadRecordPolicy,
     ) -> Result<Self, ConnectorError> {
-        Ok(LinesReader { lines: LineReader::open(path)?, decode, policy, finished: false, dead: Vec::new() })
-    }
-
-    /// Opens `path` at a position its [`SourceReader::checkpoint_position`] reported.
-    pub(crate) fn reopen(
-        path: &Path,
-        position: &[u8],
-        decode: Arc<DecodeFn<T>>,
-        policy: BadRecordPolicy,
-    ) -> Result<Self, ConnectorError> {
-        let position = FilePosition::decode(position).map_err(|message| {
-            ConnectorError::io(
-                path,
-                "cannot resume",
-                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
-            )
-        })?;
-        Ok(LinesReader {
-            lines: LineReader::open_at(path, &position)?,
-            decode,
-            policy,
-            finished: false,
-            dead: Vec::new(),
-        })
+        let lines = match position {
+            None => LineReader::open_range(range)?,
+            Some(bytes) => {
+                let position =
+                    FilePosition::decode(bytes).map_err(|message| resume_error(&range.path, message))?;
+                LineReader::open_range_at(range, &position)?
+            }
+        };
+        Ok(LinesReader { lines, decode, policy, finished: false, dead: Vec::new() })
     }
 
     /// Applies the bad-record policy to a line that failed to decode (`line` is its text

@@ -3,9 +3,10 @@
 //! | connector | kind | elements |
 //! |---|---|---|
 //! | [`GeneratorSource`] | source | synthetic, seeded, rate-limited, bounded or not |
-//! | [`TextSource`] | source | lines of local files (paths or globs) |
-//! | [`JsonLinesSource`] | source | JSON values, one per line, decoded with serde |
+//! | [`TextSource`] | source | lines of local files (paths or globs), large files split into byte ranges |
+//! | [`JsonLinesSource`] | source | JSON values, one per line, decoded with serde, large files split into byte ranges |
 //! | [`CsvSource`] | source | CSV records (paths or globs) decoded with serde, or [`Row`]s |
+//! | [`WatchSource`] | source | new files of a directory or glob as they arrive (JSON lines, text, CSV), unbounded |
 //! | [`ParquetSource`] | source | Parquet files as [`Row`]s, one partition per row group |
 //! | [`TextSink`] | sink | one formatted line per element, one file per worker |
 //! | [`JsonLinesSink`] | sink | one JSON line per element, one file per worker |
@@ -30,9 +31,11 @@ pub mod kafka;
 pub mod log;
 pub mod parquet;
 pub mod postgres;
+pub mod ranges;
 pub mod row;
 pub mod sink;
 pub mod text;
+pub mod watch;
 
 pub use self::csv::CsvSource;
 pub use self::parquet::ParquetSource;
@@ -46,6 +49,7 @@ pub use postgres::{PostgresUpsertSink, SqlValue};
 pub use row::{DataType, Field, Row, Schema, Value};
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};
 pub use text::{JsonLinesSource, TextSource};
+pub use watch::WatchSource;
 
 /// The random number generator crates the generator's functions use
 /// ([`rand::Rng`] for `gen_range` and friends).

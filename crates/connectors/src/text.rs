@@ -2,14 +2,16 @@
 //! [`JsonLinesSource`] (each line a JSON value decoded into `T`).
 //!
 //! Both read local paths or glob patterns (`data/*.txt`), one partition per file, in
-//! sorted order. Both are replayable: a checkpoint records, per file, the byte offset of
-//! the next unread line and its line number
+//! sorted order, or one per byte range of a large file with `split_bytes` (see
+//! [`crate::ranges`]); `watch()` turns either into a streaming source of new files
+//! ([`crate::watch`]). Both are replayable: a checkpoint records, per file (or range),
+//! the byte offset of the next unread line and its line number
 //! ([`FilePosition`](crate::files::FilePosition)), and a restored job reopens each file
 //! there, so exactly-once jobs can read them. The files must not change between a
-//! checkpoint and the restore that uses it. Errors name the file and the line: `data/a.jsonl:17: cannot decode
-//! record: ...`. Files are bounded input: by default the watermark stays at the start of
-//! time until a file is read to its end, so no record of a file is late however its
-//! timestamps are ordered.
+//! checkpoint and the restore that uses it. Errors name the file and the line:
+//! `data/a.jsonl:17: cannot decode record: ...`. Files are bounded input: by default the
+//! watermark stays at the start of time until a file is read to its end, so no record of
+//! a file is late however its timestamps are ordered.
 //!
 //! ```
 //! use millstream_connectors::text::TextSource;
@@ -27,11 +29,15 @@
 //! # std::fs::remove_file(&path).unwrap();
 //! ```
 
-use crate::files::{expand, partition_file, BadRecordPolicy, DecodeFn, LinesReader};
+use crate::error::ConnectorError;
+use crate::files::{BadRecordPolicy, DecodeFn, LinesReader};
+use crate::ranges::ByteRange;
+use crate::ranges::{file_ranges, partition_range};
 use millstream_model::Timestamp;
 use millstream_runtime::{Source, SourceError, SourceReader, WatermarkStrategy};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
+use std::path::Path;
 use std::sync::Arc;
 
 /// Assigns a record its event timestamp.
@@ -40,46 +46,53 @@ type TimestampFn<T> = dyn Fn(&T) -> Timestamp + Send + Sync;
 /// The files of a line-oriented source and what it does with their lines, whatever the
 /// record type.
 #[derive(Clone, Debug)]
-struct FileSettings {
-    pattern: String,
+pub(crate) struct FileSettings {
+    pub(crate) pattern: String,
+    split_bytes: Option<u64>,
     watermarks: WatermarkStrategy,
     policy: BadRecordPolicy,
 }
 
 impl FileSettings {
     fn new(pattern: String) -> Self {
-        FileSettings { pattern, watermarks: WatermarkStrategy::from_source(), policy: BadRecordPolicy::Fail }
+        FileSettings {
+            pattern,
+            split_bytes: None,
+            watermarks: WatermarkStrategy::from_source(),
+            policy: BadRecordPolicy::Fail,
+        }
     }
 
     fn partitions(&self) -> Result<usize, SourceError> {
-        expand(&self.pattern).map(|files| files.len()).map_err(|e| e.into_source_error(&self.pattern))
+        file_ranges(&self.pattern, self.split_bytes)
+            .map(|ranges| ranges.len())
+            .map_err(|e| e.into_source_error(&self.pattern))
     }
 
+    /// Opens partition `partition` (of `partitions`), at `position` if given.
     fn open<T: Send + 'static>(
         &self,
         partition: usize,
         partitions: usize,
+        position: Option<&[u8]>,
         decode: Arc<DecodeFn<T>>,
     ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
-        let path = partition_file(&self.pattern, partition, partitions)
+        let range = partition_range(&self.pattern, self.split_bytes, partition, partitions)
             .map_err(|e| e.into_source_error(&self.pattern))?;
-        let reader =
-            LinesReader::open(&path, decode, self.policy).map_err(|e| e.into_source_error(&self.pattern))?;
+        let reader = LinesReader::open(&range, position, decode, self.policy)
+            .map_err(|e| e.into_source_error(&self.pattern))?;
         Ok(Box::new(reader))
     }
 
-    fn reopen<T: Send + 'static>(
+    /// Opens one whole file (for the watching source), at `position` if given.
+    pub(crate) fn open_file<T: Send + 'static>(
         &self,
-        partition: usize,
-        partitions: usize,
-        position: &[u8],
+        path: &Path,
+        position: Option<&[u8]>,
         decode: Arc<DecodeFn<T>>,
-    ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
-        let path = partition_file(&self.pattern, partition, partitions)
-            .map_err(|e| e.into_source_error(&self.pattern))?;
-        let reader = LinesReader::reopen(&path, position, decode, self.policy)
-            .map_err(|e| e.into_source_error(&self.pattern))?;
-        Ok(Box::new(reader))
+    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
+        let range = ByteRange::whole(path.to_owned());
+        Ok(Box::new(LinesReader::open(&range, position, decode, self.policy)?))
     }
 }
 
@@ -116,9 +129,35 @@ impl TextSource {
         self.settings.watermarks = strategy;
         self
     }
+
+    /// Splits files larger than `bytes` into byte ranges of about `bytes` bytes, each its
+    /// own partition, so that several workers read one large file in parallel (default:
+    /// one partition per file). A range holds the lines that start in it: it begins at
+    /// the first line starting at or after its first byte and reads through the line
+    /// that spans its end (see [`crate::ranges`]). Line numbers in errors and dead
+    /// letters stay true: opening a range counts the newlines before it. Keep the same
+    /// setting across a restore from a checkpoint.
+    pub fn split_bytes(mut self, bytes: u64) -> Self {
+        self.settings.split_bytes = Some(bytes.max(1));
+        self
+    }
 }
 
 impl TextSource {
+    /// The path or glob pattern read.
+    pub(crate) fn pattern(&self) -> &str {
+        &self.settings.pattern
+    }
+
+    /// Opens one whole file, at `position` if given (for the watching source).
+    pub(crate) fn open_whole_file(
+        &self,
+        path: &Path,
+        position: Option<&[u8]>,
+    ) -> Result<Box<dyn SourceReader<String>>, ConnectorError> {
+        self.settings.open_file(path, position, self.decoder())
+    }
+
     fn decoder(&self) -> Arc<DecodeFn<String>> {
         let timestamp = self.timestamp.clone();
         Arc::new(move |line: String| {
@@ -138,7 +177,7 @@ impl Source<String> for TextSource {
         partition: usize,
         partitions: usize,
     ) -> Result<Box<dyn SourceReader<String>>, SourceError> {
-        self.settings.open(partition, partitions, self.decoder())
+        self.settings.open(partition, partitions, None, self.decoder())
     }
 
     fn reopen(
@@ -147,7 +186,7 @@ impl Source<String> for TextSource {
         partitions: usize,
         position: &[u8],
     ) -> Result<Box<dyn SourceReader<String>>, SourceError> {
-        self.settings.reopen(partition, partitions, position, self.decoder())
+        self.settings.open(partition, partitions, Some(position), self.decoder())
     }
 
     fn watermarks(&self) -> WatermarkStrategy {
@@ -200,6 +239,18 @@ impl<T: DeserializeOwned + Send + 'static> JsonLinesSource<T> {
         self
     }
 
+    /// Splits files larger than `bytes` into byte ranges of about `bytes` bytes, each its
+    /// own partition, so that several workers read one large file in parallel (default:
+    /// one partition per file). A range holds the lines that start in it: it begins at
+    /// the first line starting at or after its first byte and reads through the line
+    /// that spans its end (see [`crate::ranges`]). Line numbers in errors and dead
+    /// letters stay true: opening a range counts the newlines before it. Keep the same
+    /// setting across a restore from a checkpoint.
+    pub fn split_bytes(mut self, bytes: u64) -> Self {
+        self.settings.split_bytes = Some(bytes.max(1));
+        self
+    }
+
     /// Sets what happens to lines that do not decode (default: fail the job).
     pub fn on_bad_record(mut self, policy: BadRecordPolicy) -> Self {
         self.settings.policy = policy;
@@ -224,6 +275,20 @@ fn decode_json<T: DeserializeOwned>(line: &str) -> Result<Option<T>, String> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> JsonLinesSource<T> {
+    /// The path or glob pattern read.
+    pub(crate) fn pattern(&self) -> &str {
+        &self.settings.pattern
+    }
+
+    /// Opens one whole file, at `position` if given (for the watching source).
+    pub(crate) fn open_whole_file(
+        &self,
+        path: &Path,
+        position: Option<&[u8]>,
+    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
+        self.settings.open_file(path, position, self.decoder())
+    }
+
     fn decoder(&self) -> Arc<DecodeFn<T>> {
         let timestamp = self.timestamp.clone();
         Arc::new(move |line: String| {
@@ -241,7 +306,7 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for JsonLinesSource<T> {
     }
 
     fn open(&self, partition: usize, partitions: usize) -> Result<Box<dyn SourceReader<T>>, SourceError> {
-        self.settings.open(partition, partitions, self.decoder())
+        self.settings.open(partition, partitions, None, self.decoder())
     }
 
     fn reopen(
@@ -250,7 +315,7 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for JsonLinesSource<T> {
         partitions: usize,
         position: &[u8],
     ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
-        self.settings.reopen(partition, partitions, position, self.decoder())
+        self.settings.open(partition, partitions, Some(position), self.decoder())
     }
 
     fn watermarks(&self) -> WatermarkStrategy {

@@ -9,6 +9,9 @@ use millstream_runtime::{
 };
 use std::path::Path;
 
+mod common;
+use common::published;
+
 #[derive(Clone)]
 struct Numbers {
     n: u64,
@@ -92,19 +95,6 @@ fn run(source: Numbers, out: &Path, checkpoints: &Path, workers: usize) -> Resul
         .run(&p)
         .map(|_| ())
         .map_err(|e| e.to_string())
-}
-
-fn published(dir: &Path, prefix: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if path.is_file() && name.starts_with(prefix) {
-            lines.extend(std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned));
-        }
-    }
-    lines.sort();
-    lines
 }
 
 #[test]

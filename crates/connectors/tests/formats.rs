@@ -2,22 +2,18 @@
 //! Parquet row groups as partitions read by several workers, and jobs over both formats
 //! that fail part-way and resume from their checkpoint with exact results.
 
-use millstream_checkpoint::CheckpointStore;
-use millstream_connectors::{
-    BadRecordPolicy, CsvSource, DataType, ExactlyOnceFileSink, Field, ParquetSource, Row, Schema, Value,
-};
-use millstream_model::{Duration, Timestamp, WindowedValue};
-use millstream_runtime::{CheckpointConfig, DeadLetter, Pipeline, ReadStatus, Runner, Source, UserError};
+use millstream_connectors::{BadRecordPolicy, CsvSource, DataType, Field, ParquetSource, Row, Schema, Value};
+use millstream_model::{Timestamp, WindowedValue};
+use millstream_runtime::{DeadLetter, Pipeline, ReadStatus, Runner, Source};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod common;
+use common::check_resume;
+
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("millstream-formats-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    common::temp_dir("formats", name)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -177,86 +173,11 @@ fn bad_csv_records_go_to_dead_letters_with_file_line_and_raw_record() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Lines of the files an exactly-once sink published under `prefix`, sorted.
-fn published(dir: &Path, prefix: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return lines };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if path.is_file() && name.starts_with(prefix) {
-            lines.extend(std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned));
-        }
-    }
-    lines.sort();
-    lines
-}
-
-/// Runs `read` on two workers into an exactly-once file sink with checkpoints every
-/// 15 ms and at most 1000 records in flight; each
-/// element costs 100 µs and is counted in `processed`; with `fail_at`, the element of
-/// that id fails the job.
-fn run_ids(
-    read: impl FnOnce(&Pipeline) -> millstream_runtime::PCollection<u64>,
-    out: &Path,
-    checkpoints: &Path,
-    fail_at: Option<u64>,
-    processed: &'static AtomicUsize,
-) -> Result<(), String> {
-    let p = Pipeline::new();
-    let ids = read(&p).try_map("Slow", move |id: u64| {
-        std::thread::sleep(std::time::Duration::from_micros(100));
-        processed.fetch_add(1, Ordering::Relaxed);
-        if Some(id) == fail_at {
-            return Err(UserError::new(format!("injected failure at {id}")));
-        }
-        Ok(id)
-    });
-    ids.write_exactly_once(
-        "Ids",
-        ExactlyOnceFileSink::new(out, "ids", |v: &WindowedValue<u64>| v.value.to_string()),
-    );
-    let store = CheckpointStore::local(checkpoints).map_err(|e| e.to_string())?;
-    Runner::new()
-        .workers(2)
-        // Backpressure keeps the sources from reading far ahead, so epochs end part-way
-        // through the files.
-        .max_in_flight(1000)
-        .checkpointing(CheckpointConfig::new(store).interval(Duration::from_millis(15)))
-        .run(&p)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// Runs a job that fails at `fail_at`, then again from its checkpoint: every id in
-/// `0..n` is published exactly once, and the second run did not start over.
-fn check_resume(
-    dir: &Path,
-    n: u64,
-    fail_at: u64,
-    read: impl Fn(&Pipeline) -> millstream_runtime::PCollection<u64>,
-    processed: &'static AtomicUsize,
-) {
-    let (out, chk) = (dir.join("out"), dir.join("chk"));
-    let err = run_ids(&read, &out, &chk, Some(fail_at), processed).unwrap_err();
-    assert!(err.contains("injected failure"), "{err}");
-    let before = published(&out, "ids").len();
-    assert!(before < n as usize, "nothing after the failure point is published ({before})");
-    processed.store(0, Ordering::Relaxed);
-    run_ids(&read, &out, &chk, None, processed).expect("resumed run");
-    let mut expected: Vec<String> = (0..n).map(|x| x.to_string()).collect();
-    expected.sort();
-    assert_eq!(published(&out, "ids"), expected);
-    let again = processed.load(Ordering::Relaxed);
-    assert!(again < n as usize, "the resumed run read {again} of {n} records: it did not resume");
-}
-
 #[test]
 fn a_csv_job_fails_part_way_and_resumes_from_its_checkpoint_exactly() {
-    static PROCESSED: AtomicUsize = AtomicUsize::new(0);
     let dir = temp_dir("csv-resume");
     // More records than one read of a file takes (1024), so that epochs end part-way.
-    let n = 12_000u64;
+    let n = 24_000u64;
     for f in 0..3 {
         let mut text = String::from("id,city,km,at\n");
         for id in (f..n).step_by(3) {
@@ -268,19 +189,17 @@ fn a_csv_job_fails_part_way_and_resumes_from_its_checkpoint_exactly() {
     check_resume(
         &dir,
         n,
-        // The last record of 0.csv: every read before it can be checkpointed.
-        11_997,
+        // Part-way: after an eighth of the records, at the first one after output is published.
+        3_000,
         |p| p.read("Trips", CsvSource::<Trip>::new(pattern.clone())).map(|t: Trip| t.id),
-        &PROCESSED,
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn large_csv_files_split_into_byte_ranges_resume_exactly_too() {
-    static PROCESSED: AtomicUsize = AtomicUsize::new(0);
     let dir = temp_dir("csv-ranges");
-    let n = 12_000u64;
+    let n = 24_000u64;
     let mut text = String::from("id,city,km,at\n");
     for id in 0..n {
         // Blank lines here and there: csv skips them, ranges must too.
@@ -292,13 +211,9 @@ fn large_csv_files_split_into_byte_ranges_resume_exactly_too() {
     // Ranges of more records than one read takes (1024), so that epochs end part-way.
     let source = CsvSource::<Trip>::new(pattern.clone()).split_bytes(100_000);
     assert_eq!(source.partitions(2).unwrap(), text.len().div_ceil(100_000));
-    check_resume(
-        &dir,
-        n,
-        n - 5,
-        |p| p.read("Trips", CsvSource::<Trip>::new(pattern.clone()).split_bytes(100_000)).map(|t: Trip| t.id),
-        &PROCESSED,
-    );
+    check_resume(&dir, n, 3_000, |p| {
+        p.read("Trips", CsvSource::<Trip>::new(pattern.clone()).split_bytes(100_000)).map(|t: Trip| t.id)
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -382,21 +297,14 @@ mod parquet_files {
 
     #[test]
     fn a_parquet_job_fails_part_way_and_resumes_from_its_checkpoint_exactly() {
-        static PROCESSED: AtomicUsize = AtomicUsize::new(0);
         let dir = temp_dir("parquet-resume");
         write(&dir.join("a.parquet"), 0..2400, 800);
         write(&dir.join("b.parquet"), 2400..3000, 800);
         let pattern = format!("{}/*.parquet", dir.display());
-        check_resume(
-            &dir,
-            3000,
-            1999,
-            |p| {
-                p.read("Rows", ParquetSource::new(pattern.clone()).batch_size(50))
-                    .map(|r: Row| r.int("id").unwrap() as u64)
-            },
-            &PROCESSED,
-        );
+        check_resume(&dir, 3000, 600, |p| {
+            p.read("Rows", ParquetSource::new(pattern.clone()).batch_size(50))
+                .map(|r: Row| r.int("id").unwrap() as u64)
+        });
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -43,7 +43,9 @@ impl<T> EpochAligner<T> {
     }
 
     /// The batches of the earliest waiting epoch if it is at most `current` (the input's
-    /// least incomplete epoch; `u64::MAX` once the input is complete).
+    /// least incomplete epoch; `u64::MAX` once the input is complete). Their watermark no
+    /// longer holds [`input_watermark`](Self::input_watermark) back: process them at the
+    /// input watermark taken before popping.
     pub(crate) fn pop_ready(&mut self, current: u64) -> Option<(u64, Vec<Vec<WindowedValue<T>>>)> {
         let entry = self.stash.first_entry()?;
         if *entry.key() > current {

@@ -550,6 +550,21 @@ impl KeyedCheckpointing {
         Ok(restored)
     }
 
+    /// Once the input is complete: snapshots every epoch up to the job's final one (or
+    /// the newest this operator processed, if later), with the state that is left.
+    pub(crate) fn snapshot_at_end<K, S>(
+        &mut self,
+        last_seen_epoch: u64,
+        store: &mut crate::state::KeyedStateStore<K, S>,
+    ) -> Result<(), String>
+    where
+        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
+        S: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let last = self.final_epoch().max(last_seen_epoch);
+        self.snapshot_through(last, store)
+    }
+
     /// Snapshots every epoch after the last one snapshotted, up to `upto`.
     pub(crate) fn snapshot_through<K, S>(
         &mut self,

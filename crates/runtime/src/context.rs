@@ -83,6 +83,14 @@ impl JobContext {
         self.in_flight.get() > self.max_in_flight
     }
 
+    /// How many records sources may still put in flight before they pause (at least 1,
+    /// as long as they are not paused): sources read no more than this per activation, so
+    /// that one read does not overshoot the bound by whole batches.
+    pub(crate) fn read_budget(&self) -> usize {
+        let left = self.max_in_flight.saturating_sub(self.in_flight.get()).max(1);
+        usize::try_from(left).unwrap_or(usize::MAX)
+    }
+
     pub(crate) fn sink_started(&self) {
         self.active_sinks.fetch_add(1, Ordering::SeqCst);
     }

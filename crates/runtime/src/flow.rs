@@ -7,7 +7,9 @@
 //! per consumer of that channel, since each consumer gets its own copy) and the records it
 //! takes out of its inputs; the difference is the number of records in flight. Sources
 //! stop reading while it is above the job's limit ([`Runner::max_in_flight`]) and resume
-//! once consumers have caught up. Records an operator keeps as state (open windows, an
+//! once consumers have caught up; an activation of a source reads no more than what is
+//! left of the limit (shared by its partitions), so that it does not overshoot the limit by
+//! a whole batch per partition. Records an operator keeps as state (open windows, an
 //! epoch stash, a sink's transaction) are not in flight: they are bounded by the model
 //! (windows close, epochs end).
 //!

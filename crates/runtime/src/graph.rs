@@ -73,6 +73,11 @@ pub(crate) struct Node {
     /// The id its state is stored under in checkpoints and savepoints, when the user set
     /// one; otherwise the step name.
     pub(crate) operator_id: Option<String>,
+    /// A build with the combiner lifted ahead of the shuffle, for a combine whose
+    /// windowing allows it (the optimizer picks it when lifting is on).
+    pub(crate) lifted: Option<Arc<BuildFn>>,
+    /// For an element-wise node: what lets the optimizer fuse it with its neighbours.
+    pub(crate) fusable: Option<crate::optimizer::fusion::Fusable>,
 }
 
 impl Node {
@@ -157,7 +162,16 @@ impl Pipeline {
             full = format!("{full}#{count}");
         }
         let checkpointed = matches!(kind, NodeKind::Source | NodeKind::GroupByKey | NodeKind::Combine);
-        g.nodes.push(Node { name: full, kind, inputs, checkpointed, build, operator_id: None });
+        g.nodes.push(Node {
+            name: full,
+            kind,
+            inputs,
+            checkpointed,
+            build,
+            operator_id: None,
+            lifted: None,
+            fusable: None,
+        });
         g.nodes.len() - 1
     }
 
@@ -166,6 +180,20 @@ impl Pipeline {
     pub(crate) fn set_checkpointed(&self, node: NodeId, checkpointed: bool) {
         if let Some(n) = self.lock().nodes.get_mut(node) {
             n.checkpointed = checkpointed;
+        }
+    }
+
+    /// Gives a combine node its build with the combiner lifted (see [`crate::optimizer`]).
+    pub(crate) fn set_lifted(&self, node: NodeId, build: Arc<BuildFn>) {
+        if let Some(n) = self.lock().nodes.get_mut(node) {
+            n.lifted = Some(build);
+        }
+    }
+
+    /// Marks an element-wise node as fusable (see [`crate::optimizer`]).
+    pub(crate) fn set_fusable(&self, node: NodeId, fusable: crate::optimizer::fusion::Fusable) {
+        if let Some(n) = self.lock().nodes.get_mut(node) {
+            n.fusable = Some(fusable);
         }
     }
 

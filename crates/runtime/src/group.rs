@@ -6,13 +6,15 @@ use crate::checkpoint::KeyedCheckpointing;
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::flow::send_counted;
-use crate::graph::{NodeId, NodeKind, PortRef, Translation};
+use crate::graph::{BuildFn, NodeId, NodeKind, PortRef, Translation, WStream};
 use crate::key::{worker_for_key, Key};
+use crate::optimizer::lifting::{self, Partial};
 use crate::pcollection::PCollection;
 use crate::state::KeyedStateStore;
 use crate::time::{frontier_time, input_progress, FrontierTime};
 use millstream_model::{
     Admission, CombineFn, FiredPane, KeyState, TimeContext, Timestamp, ToList, WindowReducer, WindowedValue,
+    WindowingStrategy,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -144,6 +146,18 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
         self.holds.keys().next().copied()
     }
 
+    /// The reducer's view of time. Beam's output watermark: the input watermark held back
+    /// by watermark holds and by pending event-time timers (an end-of-window timer not yet
+    /// fired keeps that window's panes from being late), never behind `held`, what was
+    /// already promised downstream.
+    fn time_context(&self, input_watermark: Timestamp, held: Timestamp, now: Timestamp) -> TimeContext {
+        let pending = [self.min_hold(), self.event_timers.iter().next().map(|(t, _)| *t)]
+            .into_iter()
+            .flatten()
+            .fold(input_watermark, Timestamp::min);
+        TimeContext { input_watermark, output_watermark: held.max(pending), processing_time: now }
+    }
+
     /// Keys with a timer due at these times, in key order.
     fn due(&self, input_watermark: Timestamp, now: Timestamp) -> Vec<K> {
         if input_watermark >= Timestamp::MAX {
@@ -173,13 +187,32 @@ impl<K: Key, V, C: CombineFn<V>> Groups<K, V, C> {
     }
 }
 
+/// How a grouping's inputs relate to the original elements: what they count as in the
+/// dropped-data counter, and what of a too-late input goes to the dropped output.
+pub(crate) struct InputShape<X, V> {
+    /// How many original elements an input stands for (1, or a lifted partial's count).
+    pub(crate) inputs: fn(&X) -> u64,
+    /// The original element of a too-late input, if it still has one (a lifted partial
+    /// does not; `combine_per_key_with_dropped` is never lifted).
+    pub(crate) dropped: fn(X) -> Option<V>,
+}
+
+impl<V> InputShape<V, V> {
+    /// Inputs that are the original elements.
+    pub(crate) fn plain() -> Self {
+        InputShape { inputs: |_| 1, dropped: Some }
+    }
+}
+
 /// Groups by key and window, reducing with `combine_fn`; returns the grouped output and
-/// the dropped (too late) input.
+/// the dropped (too late) input. `liftable` lets the optimizer lift the combiner ahead of
+/// the shuffle (when the windowing strategy allows it).
 pub(crate) fn group_and_combine<K, V, C>(
     input: &PCollection<(K, V)>,
     name: &str,
     kind: NodeKind,
     combine_fn: C,
+    liftable: bool,
 ) -> WithDropped<K, C::Output, V>
 where
     K: Key,
@@ -191,109 +224,155 @@ where
     let strategy = input.strategy.clone();
     let combine_fn = Arc::new(combine_fn);
     let reducer_strategy = (*strategy).clone();
+    let plain_fn = combine_fn.clone();
     let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
         let stream = t.stream::<(K, V)>(in_port)?;
-        let job = t.job.clone();
-        let step = t.name(node).to_owned();
-        let operator_id = t.operator_id(node).to_owned();
-        let (workers, key_groups) = (job.workers, job.key_groups);
-        let worker = t.scope.index();
-        let exchange = Exchange::new(move |wv: &WindowedValue<(K, V)>| {
-            worker_for_key(&wv.value.0, key_groups, workers) as u64
-        });
-        let mut builder = OperatorBuilder::new(step.clone(), t.scope);
-        let address = builder.operator_info().address;
-        let activator = t.scope.activator_for(address);
-        let mut input = builder.new_input(stream, exchange);
-        let (main_out, main_stream) = builder.new_output::<Vec<WindowedValue<(K, C::Output)>>>();
-        let (late_out, late_stream) = builder.new_output::<Vec<WindowedValue<(K, V)>>>();
-        let mut main_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(main_out);
-        let mut late_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(late_out);
-        let reducer = WindowReducer::new(reducer_strategy.clone(), combine_fn.clone());
-        let dropped_counter = job.counter(&format!("{step}/dropped_late"));
-        let flow_in = t.flow_in();
-        let main_flow = t.flow_out(PortRef { node, port: 0 });
-        let late_flow = t.flow_out(PortRef { node, port: 1 });
-        builder.build(move |mut caps| {
-            let mut late_cap: Option<Capability<FrontierTime>> = caps.pop();
-            let mut main_cap: Option<Capability<FrontierTime>> = caps.pop();
-            let mut groups: Groups<K, V, C> = Groups::new(reducer, key_groups);
-            let mut fired: Vec<FiredPane<C::Output>> = Vec::new();
-            let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
-            let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
-            let clock = job.clock.clone();
-            let mut aligner: EpochAligner<(K, V)> = EpochAligner::default();
-            let mut last_seen_epoch: u64 = 0;
-            let mut checkpointing = job
-                .checkpoints
-                .as_ref()
-                .map(|c| KeyedCheckpointing::new(c.clone(), &operator_id, worker, workers, key_groups));
-            if let Some(ck) = &checkpointing {
-                match ck.restore(&mut groups.store) {
-                    Ok(_) => groups.reindex_all(),
-                    Err(message) => {
-                        job.fail(RuntimeError::Translation(format!("{step}: cannot restore state: {message}")))
-                    }
+        build_grouping(t, node, stream, reducer_strategy.clone(), plain_fn.clone(), InputShape::plain())
+    });
+    let lifted: Option<Arc<BuildFn>> = match (liftable, lifting::why_not_liftable(&strategy)) {
+        (true, None) => {
+            let strategy = (*strategy).clone();
+            Some(Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
+                let stream = t.stream::<(K, V)>(in_port)?;
+                let partials = lifting::partial_combine(t, node, stream, &strategy, combine_fn.clone())?;
+                let lifted = Arc::new(lifting::Lifted::<V, C>::new(combine_fn.clone()));
+                let shape = InputShape { inputs: |p: &Partial<C::Accumulator>| p.inputs, dropped: |_| None };
+                build_grouping::<K, Partial<C::Accumulator>, V, _>(
+                    t,
+                    node,
+                    partials,
+                    strategy.clone(),
+                    lifted,
+                    shape,
+                )
+            }))
+        }
+        _ => None,
+    };
+    let node = input.pipeline.add_node(name, kind, vec![in_port], build);
+    if let Some(lifted) = lifted {
+        input.pipeline.set_lifted(node, lifted);
+    }
+    let grouped_strategy = Arc::new(strategy.for_grouped_output());
+    (
+        PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 0 }, grouped_strategy),
+        PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 1 }, strategy),
+    )
+}
+
+/// Builds the grouping operator of `node` over `stream`: exchange by key, the reducer per
+/// key, outputs `(key, result)` on port 0 and dropped input on port 1.
+fn build_grouping<'s, K, X, V, C>(
+    t: &mut Translation<'s>,
+    node: NodeId,
+    stream: WStream<'s, (K, X)>,
+    reducer_strategy: WindowingStrategy,
+    combine_fn: Arc<C>,
+    shape: InputShape<X, V>,
+) -> Result<(), RuntimeError>
+where
+    K: Key,
+    X: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: Element,
+    C: CombineFn<X>,
+    C::Output: Element,
+{
+    let job = t.job.clone();
+    let step = t.name(node).to_owned();
+    let operator_id = t.operator_id(node).to_owned();
+    let (workers, key_groups) = (job.workers, job.key_groups);
+    let worker = t.scope.index();
+    let exchange = Exchange::new(move |wv: &WindowedValue<(K, X)>| {
+        worker_for_key(&wv.value.0, key_groups, workers) as u64
+    });
+    let mut builder = OperatorBuilder::new(step.clone(), t.scope);
+    let address = builder.operator_info().address;
+    let activator = t.scope.activator_for(address);
+    let mut input = builder.new_input(stream, exchange);
+    let (main_out, main_stream) = builder.new_output::<Vec<WindowedValue<(K, C::Output)>>>();
+    let (late_out, late_stream) = builder.new_output::<Vec<WindowedValue<(K, V)>>>();
+    let mut main_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(main_out);
+    let mut late_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<_>>::from(late_out);
+    let reducer = WindowReducer::new(reducer_strategy, combine_fn);
+    let dropped_counter = job.counter(&format!("{step}/dropped_late"));
+    let flow_in = t.flow_in();
+    let main_flow = t.flow_out(PortRef { node, port: 0 });
+    let late_flow = t.flow_out(PortRef { node, port: 1 });
+    builder.build(move |mut caps| {
+        let mut late_cap: Option<Capability<FrontierTime>> = caps.pop();
+        let mut main_cap: Option<Capability<FrontierTime>> = caps.pop();
+        let mut groups: Groups<K, X, C> = Groups::new(reducer, key_groups);
+        let mut fired: Vec<FiredPane<C::Output>> = Vec::new();
+        let mut out_buf: Vec<WindowedValue<(K, C::Output)>> = Vec::new();
+        let mut late_buf: Vec<WindowedValue<(K, V)>> = Vec::new();
+        let clock = job.clock.clone();
+        let mut aligner: EpochAligner<(K, X)> = EpochAligner::default();
+        let mut last_seen_epoch: u64 = 0;
+        let mut checkpointing = job
+            .checkpoints
+            .as_ref()
+            .map(|c| KeyedCheckpointing::new(c.clone(), &operator_id, worker, workers, key_groups));
+        if let Some(ck) = &checkpointing {
+            match ck.restore(&mut groups.store) {
+                Ok(_) => groups.reindex_all(),
+                Err(message) => {
+                    job.fail(RuntimeError::Translation(format!("{step}: cannot restore state: {message}")))
                 }
             }
-            move |frontiers| {
-                let (frontier_watermark, input_epoch) = input_progress(&frontiers[0]);
-                let now = clock.now();
-                // Arrivals wait by epoch: an epoch's records are processed only once every
-                // earlier epoch is complete here, so each snapshot cuts between epochs.
-                input.for_each(|cap, data| {
-                    flow_in.received(data.len());
-                    aligner.push(stamp_of(cap.stamp().iter()), data)
-                });
-                let input_watermark = aligner.input_watermark(frontier_watermark);
-                let Some(cap) = main_cap.as_ref() else {
-                    aligner.clear();
-                    return;
-                };
-                if job.is_halted() {
-                    // Stop without flushing: a restart resumes from the last checkpoint.
-                    aligner.clear();
-                    main_cap = None;
-                    late_cap = None;
-                    return;
-                }
-                // Beam's output watermark: the input watermark held back by watermark holds
-                // and by pending event-time timers (an end-of-window timer not yet fired
-                // keeps that window's panes from being late), never behind what was
-                // already promised downstream.
-                let held = Timestamp(cap.time().inner);
-                let pending = [groups.min_hold(), groups.event_timers.iter().next().map(|(t, _)| *t)]
-                    .into_iter()
-                    .flatten()
-                    .fold(input_watermark, Timestamp::min);
-                let output_watermark = held.max(pending);
-                let time = TimeContext { input_watermark, output_watermark, processing_time: now };
-                let current = input_epoch.unwrap_or(u64::MAX);
-                while let Some((epoch, batches)) = aligner.pop_ready(current) {
-                    last_seen_epoch = last_seen_epoch.max(epoch);
-                    if let Some(ck) = checkpointing.as_mut() {
-                        if let Err(message) = ck.snapshot_through(epoch.saturating_sub(1), &mut groups.store) {
-                            job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
-                        }
+        }
+        move |frontiers| {
+            let (frontier_watermark, input_epoch) = input_progress(&frontiers[0]);
+            let now = clock.now();
+            // Arrivals wait by epoch: an epoch's records are processed only once every
+            // earlier epoch is complete here, so each snapshot cuts between epochs.
+            input.for_each(|cap, data| {
+                flow_in.received(data.len());
+                aligner.push(stamp_of(cap.stamp().iter()), data)
+            });
+            let input_watermark = aligner.input_watermark(frontier_watermark);
+            let Some(cap) = main_cap.as_ref() else {
+                aligner.clear();
+                return;
+            };
+            if job.is_halted() {
+                // Stop without flushing: a restart resumes from the last checkpoint.
+                aligner.clear();
+                main_cap = None;
+                late_cap = None;
+                return;
+            }
+            let held = Timestamp(cap.time().inner);
+            let time = groups.time_context(input_watermark, held, now);
+            let current = input_epoch.unwrap_or(u64::MAX);
+            while let Some((epoch, batches)) = aligner.pop_ready(current) {
+                last_seen_epoch = last_seen_epoch.max(epoch);
+                if let Some(ck) = checkpointing.as_mut() {
+                    if let Err(message) = ck.snapshot_through(epoch.saturating_sub(1), &mut groups.store) {
+                        job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
                     }
-                    for mut data in batches {
-                        for wv in data.drain(..) {
-                            let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
-                            if groups.store.get(&key).is_none() {
-                                groups.store.get_or_insert_with(key.clone(), Slot::new);
-                            }
-                            let Some(slot) = groups.store.get_mut(&key) else { continue };
-                            match groups.reducer.process_element(
-                                &mut slot.state,
-                                value,
-                                timestamp,
-                                window,
-                                &time,
-                                &mut fired,
-                            ) {
-                                Admission::Accepted => {}
-                                Admission::TooLate(value) => {
-                                    dropped_counter.fetch_add(1, Ordering::Relaxed);
+                }
+                for mut data in batches {
+                    for wv in data.drain(..) {
+                        let WindowedValue { value: (key, value), timestamp, window, .. } = wv;
+                        // One probe of the keyed state per record: the slot is found (or
+                        // made) once, and marked for re-indexing through the same borrow.
+                        let slot = groups.store.get_or_insert_with_ref(&key, Slot::new);
+                        if !slot.dirty {
+                            slot.dirty = true;
+                            groups.dirty.push(key.clone());
+                        }
+                        match groups.reducer.process_element(
+                            &mut slot.state,
+                            value,
+                            timestamp,
+                            window,
+                            &time,
+                            &mut fired,
+                        ) {
+                            Admission::Accepted => {}
+                            Admission::TooLate(input) => {
+                                dropped_counter.fetch_add((shape.inputs)(&input), Ordering::Relaxed);
+                                if let Some(value) = (shape.dropped)(input) {
                                     late_buf.push(WindowedValue {
                                         value: (key.clone(), value),
                                         timestamp,
@@ -303,90 +382,77 @@ where
                                     });
                                 }
                             }
-                            emit(&key, &mut fired, &mut out_buf);
-                            groups.touch(&key);
                         }
-                    }
-                    // What these records caused belongs to their epoch.
-                    let at = frontier_time(epoch.max(cap.time().outer), held);
-                    send_counted(&mut main_out, &main_flow, cap, &at, &mut out_buf);
-                    if let Some(late) = late_cap.as_ref() {
-                        send_counted(&mut late_out, &late_flow, late, &at, &mut late_buf);
+                        emit(&key, &mut fired, &mut out_buf);
                     }
                 }
-                if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
-                    if let Err(message) = ck.snapshot_through(done.saturating_sub(1), &mut groups.store) {
-                        job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
-                    }
-                }
-                groups.refresh_dirty();
-                let input_watermark = aligner.input_watermark(frontier_watermark);
-                let pending = [groups.min_hold(), groups.event_timers.iter().next().map(|(t, _)| *t)]
-                    .into_iter()
-                    .flatten()
-                    .fold(input_watermark, Timestamp::min);
-                let output_watermark = held.max(pending);
-                let time = TimeContext { input_watermark, output_watermark, processing_time: now };
-                for key in groups.due(input_watermark, now) {
-                    let Some(slot) = groups.store.get_mut(&key) else { continue };
-                    groups.reducer.advance_time(&mut slot.state, &time, &mut fired);
-                    emit(&key, &mut fired, &mut out_buf);
-                    groups.touch(&key);
-                }
-                groups.refresh_dirty();
-                // Timer firings go out in the input's current epoch; once the input is
-                // complete, in the newest epoch processed, never before output already sent.
-                let at = frontier_time(input_epoch.unwrap_or(last_seen_epoch).max(cap.time().outer), held);
+                // What these records caused belongs to their epoch.
+                let at = frontier_time(epoch.max(cap.time().outer), held);
                 send_counted(&mut main_out, &main_flow, cap, &at, &mut out_buf);
-                // Hold the output at min(input watermark, holds), in the input's epoch;
-                // release everything once the input is done and no key holds state.
-                if let Some(e) = input_epoch {
-                    last_seen_epoch = last_seen_epoch.max(e);
+                if let Some(late) = late_cap.as_ref() {
+                    send_counted(&mut late_out, &late_flow, late, &at, &mut late_buf);
                 }
-                match input_epoch {
-                    None => {
-                        // The input is complete: the last epoch's snapshot (of what is left).
-                        if let Some(ck) = checkpointing.as_mut() {
-                            let last = ck.final_epoch().max(last_seen_epoch);
-                            if let Err(message) = ck.snapshot_through(last, &mut groups.store) {
-                                job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
-                            }
+            }
+            if let (Some(ck), Some(done)) = (checkpointing.as_mut(), input_epoch) {
+                if let Err(message) = ck.snapshot_through(done.saturating_sub(1), &mut groups.store) {
+                    job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
+                }
+            }
+            groups.refresh_dirty();
+            let input_watermark = aligner.input_watermark(frontier_watermark);
+            let time = groups.time_context(input_watermark, held, now);
+            for key in groups.due(input_watermark, now) {
+                let Some(slot) = groups.store.get_mut(&key) else { continue };
+                groups.reducer.advance_time(&mut slot.state, &time, &mut fired);
+                emit(&key, &mut fired, &mut out_buf);
+                groups.touch(&key);
+            }
+            groups.refresh_dirty();
+            // Timer firings go out in the input's current epoch; once the input is
+            // complete, in the newest epoch processed, never before output already sent.
+            let at = frontier_time(input_epoch.unwrap_or(last_seen_epoch).max(cap.time().outer), held);
+            send_counted(&mut main_out, &main_flow, cap, &at, &mut out_buf);
+            // Hold the output at min(input watermark, holds), in the input's epoch;
+            // release everything once the input is done and no key holds state.
+            if let Some(e) = input_epoch {
+                last_seen_epoch = last_seen_epoch.max(e);
+            }
+            match input_epoch {
+                None => {
+                    // The input is complete: the last epoch's snapshot (of what is left).
+                    if let Some(ck) = checkpointing.as_mut() {
+                        if let Err(message) = ck.snapshot_at_end(last_seen_epoch, &mut groups.store) {
+                            job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")));
                         }
-                        if !groups.store.is_empty() {
-                            tracing::warn!(step = %step, keys = groups.store.len(), "state left after input completed");
-                        }
-                        main_cap = None;
-                        late_cap = None;
                     }
-                    Some(epoch) => {
-                        let hold = groups.min_hold().map_or(input_watermark, |h| h.min(input_watermark));
-                        let inner = hold.max(output_watermark);
-                        let next = frontier_time(epoch.max(cap.time().outer), inner);
-                        if let Some(c) = main_cap.as_mut() {
-                            c.downgrade(&next);
-                        }
-                        if let Some(c) = late_cap.as_mut() {
-                            c.downgrade(&next);
-                        }
-                        if clock.is_real() {
-                            if let Some(&(t, _)) = groups.processing_timers.iter().next() {
-                                activator.activate_after((t - now).to_std());
-                            }
+                    if !groups.store.is_empty() {
+                        tracing::warn!(step = %step, keys = groups.store.len(), "state left after input completed");
+                    }
+                    main_cap = None;
+                    late_cap = None;
+                }
+                Some(epoch) => {
+                    let hold = groups.min_hold().map_or(input_watermark, |h| h.min(input_watermark));
+                    let inner = hold.max(time.output_watermark);
+                    let next = frontier_time(epoch.max(cap.time().outer), inner);
+                    if let Some(c) = main_cap.as_mut() {
+                        c.downgrade(&next);
+                    }
+                    if let Some(c) = late_cap.as_mut() {
+                        c.downgrade(&next);
+                    }
+                    if clock.is_real() {
+                        if let Some(&(t, _)) = groups.processing_timers.iter().next() {
+                            activator.activate_after((t - now).to_std());
                         }
                     }
                 }
             }
-        });
-        t.insert(PortRef { node, port: 0 }, main_stream);
-        t.insert(PortRef { node, port: 1 }, late_stream);
-        Ok(())
+        }
     });
-    let node = input.pipeline.add_node(name, kind, vec![in_port], build);
-    let grouped_strategy = Arc::new(strategy.for_grouped_output());
-    (
-        PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 0 }, grouped_strategy),
-        PCollection::from_port(input.pipeline.clone(), PortRef { node, port: 1 }, strategy),
-    )
+    t.insert(PortRef { node, port: 0 }, main_stream);
+    t.insert(PortRef { node, port: 1 }, late_stream);
+    Ok(())
 }
 
 /// Moves a key's entry in a timer index from `*indexed` to `next`.
@@ -424,13 +490,13 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
     /// Groups values by key and window; each trigger firing emits `(key, values)` with
     /// its pane (Beam's `GroupByKey`).
     pub fn group_by_key(&self) -> PCollection<(K, Vec<V>)> {
-        group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList).0
+        group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList, false).0
     }
 
     /// [`group_by_key`](Self::group_by_key), also returning the elements dropped because
     /// they arrived later than the allowed lateness.
     pub fn group_by_key_with_dropped(&self) -> WithDropped<K, Vec<V>, V> {
-        group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList)
+        group_and_combine(self, "GroupByKey", NodeKind::GroupByKey, ToList, false)
     }
 
     /// Combines the values of each key and window with `combine_fn` (Beam's
@@ -440,7 +506,7 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
         C: CombineFn<V>,
         C::Output: Element,
     {
-        group_and_combine(self, "CombinePerKey", NodeKind::Combine, combine_fn).0
+        group_and_combine(self, "CombinePerKey", NodeKind::Combine, combine_fn, true).0
     }
 
     /// [`combine_per_key`](Self::combine_per_key), also returning the dropped late data.
@@ -449,6 +515,6 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
         C: CombineFn<V>,
         C::Output: Element,
     {
-        group_and_combine(self, "CombinePerKey", NodeKind::Combine, combine_fn)
+        group_and_combine(self, "CombinePerKey", NodeKind::Combine, combine_fn, false)
     }
 }

@@ -5,6 +5,7 @@ use crate::dofn::{guarded, DoFn, ProcessContext, TaggedBuffers, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, Pipeline, PortRef, Translation};
+use crate::optimizer::fusion;
 use millstream_model::{Timestamp, WindowedValue, WindowingStrategy};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -123,6 +124,8 @@ impl<T: Element> PCollection<T> {
         M: Fn() -> F + Send + Sync + 'static,
     {
         let input = self.port;
+        let make = Arc::new(make);
+        let fusable = fusion::fusable::<T, O, F, M>(make.clone());
         let build = Arc::new(move |t: &mut Translation<'_>, node: NodeId| -> Result<(), RuntimeError> {
             let stream = t.stream::<T>(input)?;
             let job = t.job.clone();
@@ -151,6 +154,7 @@ impl<T: Element> PCollection<T> {
             Ok(())
         });
         let node = self.pipeline.add_node(name, NodeKind::ParDo, vec![input], build);
+        self.pipeline.set_fusable(node, fusable);
         PCollection::from_port(self.pipeline.clone(), PortRef { node, port: 0 }, strategy)
     }
 

@@ -6,6 +6,7 @@ use crate::context::{CancelHandle, JobContext};
 use crate::error::RuntimeError;
 use crate::graph::{Pipeline, Translation};
 use crate::key::DEFAULT_KEY_GROUPS;
+use crate::optimizer::{OptimizerOptions, Plan};
 use crate::savepoint::{RequestWatcher, Savepoint, SavepointHandle, SavepointQueue};
 use crate::time::FrontierTime;
 use millstream_model::Timestamp;
@@ -28,6 +29,7 @@ pub struct Runner {
     checkpointing: Option<CheckpointConfig>,
     savepoints: Arc<SavepointQueue>,
     max_in_flight: Option<usize>,
+    optimizer: OptimizerOptions,
 }
 
 impl Default for Runner {
@@ -39,7 +41,8 @@ impl Default for Runner {
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct PipelineResult {
-    /// Named counters (for example `<step>/dropped_late`).
+    /// Named counters: `<source step>/records` (records read), `<step>/dropped_late`,
+    /// `<step>/dead_letters`.
     pub counters: BTreeMap<String, u64>,
     /// Savepoints taken during the run (the last one stopped it if it asked to).
     pub savepoints: Vec<Savepoint>,
@@ -71,6 +74,7 @@ impl Runner {
             checkpointing: None,
             savepoints: Arc::default(),
             max_in_flight: None,
+            optimizer: OptimizerOptions::default(),
         }
     }
 
@@ -87,11 +91,20 @@ impl Runner {
     }
 
     /// Bounds the records in flight between operators (backpressure): sources pause
-    /// while more than `records` are queued anywhere in the job, so a slow operator or
-    /// sink slows the sources down and memory stays bounded. Default:
+    /// while more than `records` are queued anywhere in the job, and read no more than
+    /// what is left of it at a time, so a slow operator or sink slows the sources down and
+    /// memory stays bounded. Default:
     /// [`DEFAULT_MAX_IN_FLIGHT_PER_WORKER`] per worker.
     pub fn max_in_flight(mut self, records: usize) -> Self {
         self.max_in_flight = Some(records.max(1));
+        self
+    }
+
+    /// Sets which optimizations run (fusion, combiner lifting; see
+    /// [`OptimizerOptions`]). Default: all on, unless the `MILLSTREAM_OPTIMIZER`
+    /// environment variable says otherwise. [`Pipeline::plan`] shows their effect.
+    pub fn optimizer(mut self, options: OptimizerOptions) -> Self {
+        self.optimizer = options;
         self
     }
 
@@ -126,7 +139,7 @@ impl Runner {
         let stateful_ids = pipeline.checkpointed_operator_ids()?;
         let (builds, names, operator_ids, manual, participants) = {
             let g = pipeline.lock();
-            let builds: Vec<_> = g.nodes.iter().map(|n| n.build.clone()).collect();
+            let builds = Plan::new(&g, &self.optimizer).steps(&g);
             let names: Vec<_> = g.nodes.iter().map(|n| n.name.clone()).collect();
             let operator_ids: Vec<_> = g.nodes.iter().map(|n| n.operator_id().to_owned()).collect();
             let participants = g.nodes.iter().filter(|n| n.checkpointed).count();
@@ -193,8 +206,8 @@ impl Runner {
                     let mut t = Translation::new(scope, job.clone(), probe.clone());
                     t.names = names.clone();
                     t.operator_ids = operator_ids.clone();
-                    for (id, build) in builds.iter().enumerate() {
-                        if let Err(e) = build(&mut t, id) {
+                    for step in &builds {
+                        if let Err(e) = (step.build)(&mut t, step.node) {
                             job.fail(e);
                             break;
                         }

@@ -344,6 +344,8 @@ impl Pipeline {
             let flow_out = t.flow_out(PortRef { node, port: 0 });
             let dead_flow = t.flow_out(PortRef { node, port: 1 });
             let dead_counter = job.counter(&format!("{step}/dead_letters"));
+            // Records read, for throughput reports (one atomic add per batch).
+            let records_counter = job.counter(&format!("{step}/records"));
             let mut builder = OperatorBuilder::new(step.clone(), t.scope);
             let activator = t.scope.activator_for(builder.operator_info().address);
             let (main_out, stream) = builder.new_output::<Vec<WindowedValue<T>>>();
@@ -384,6 +386,10 @@ impl Pipeline {
                             r.last_data = now;
                         }
                     }
+                    // Shared by the partitions still reading, so that one activation does not
+                    // put far more than the job's bound in flight (a full batch each, at most).
+                    let mut budget = job.read_budget();
+                    let reading = readers.iter().filter(|r| !r.finished).count().max(1);
                     for r in readers.iter_mut().filter(|r| !r.finished && !paused) {
                         if cancelled {
                             r.finished = true;
@@ -395,7 +401,8 @@ impl Pipeline {
                             r.finished = true;
                             continue;
                         };
-                        match reader.read(&mut records, READ_BATCH) {
+                        let max = READ_BATCH.min((budget / reading).max(1));
+                        match reader.read(&mut records, max) {
                             Ok(status) => {
                                 if status == ReadStatus::Finished {
                                     r.finished = true;
@@ -436,6 +443,7 @@ impl Pipeline {
                                 dead_batch.push(WindowedValue::in_global_window(d, Timestamp(c.time().inner)));
                             }
                         }
+                        budget = budget.saturating_sub(records.len());
                         if !records.is_empty() {
                             r.last_data = now;
                             for (value, ts) in records.drain(..) {
@@ -446,6 +454,7 @@ impl Pipeline {
                     }
                     if !batch.is_empty() {
                         flow_out.sent(batch.len());
+                        records_counter.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         main_out.activate().session(&*c).give_container(&mut batch);
                         batch.clear();
                     }

@@ -6,10 +6,14 @@ mod common;
 use common::{temp_dir, Numbers, SumUntilEnd};
 use millstream_checkpoint::CheckpointStore;
 use millstream_model::combiners::Sum;
-use millstream_model::Duration;
-use millstream_runtime::{CheckpointConfig, PCollection, PTransform, Pipeline, Runner};
+use millstream_model::{Duration, Timestamp};
+use millstream_runtime::{
+    CheckpointConfig, PCollection, PTransform, Pipeline, ReadStatus, Runner, Source, SourceError,
+    SourceReader, WatermarkStrategy,
+};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 fn sums(
     source: Numbers,
@@ -169,4 +173,105 @@ fn operator_ids_must_be_unique() {
     let _ = input.combine_per_key(Sum).with_operator_id("same").collect();
     let err = Runner::new().workers(1).run(&p).unwrap_err().to_string();
     assert!(err.contains("same operator id \"same\""), "{err}");
+}
+
+#[test]
+fn a_source_counts_the_records_it_reads() {
+    for workers in [1, 3] {
+        let p = Pipeline::new();
+        let _ = p.read("Numbers", Numbers::new(5_000, None)).collect();
+        let result = Runner::new().workers(workers).run(&p).unwrap();
+        assert_eq!(result.counter("Numbers/records"), 5_000, "{workers} workers");
+    }
+}
+
+/// Two partitions, read by two workers. Partition 0 sends 0..100 in epoch 1, waits for
+/// that epoch to end, sends 100..200 in epoch 2 and finishes. Partition 1 sends nothing:
+/// it keeps its worker's source at epoch 1 until partition 0 has finished and the first
+/// worker has had time to stash the epoch-2 records (they wait, since epoch 1 is not
+/// complete), then finishes, so that the stateful step's input frontier goes straight
+/// from epoch 1 to complete while those records are still waiting.
+#[derive(Clone)]
+struct LateFinisher {
+    interval_ms: u64,
+    first_done: Arc<AtomicBool>,
+}
+
+struct LateFinisherReader {
+    partition: usize,
+    step: u32,
+    source: LateFinisher,
+}
+
+impl Source<u64> for LateFinisher {
+    fn partitions(&self, _workers: usize) -> Result<usize, SourceError> {
+        Ok(2)
+    }
+    fn open(&self, partition: usize, _partitions: usize) -> Result<Box<dyn SourceReader<u64>>, SourceError> {
+        Ok(Box::new(LateFinisherReader { partition, step: 0, source: self.clone() }))
+    }
+    fn watermarks(&self) -> WatermarkStrategy {
+        WatermarkStrategy::from_source()
+    }
+}
+
+impl SourceReader<u64> for LateFinisherReader {
+    fn read(&mut self, out: &mut Vec<(u64, Timestamp)>, _max: usize) -> Result<ReadStatus, SourceError> {
+        self.step += 1;
+        if self.partition == 1 {
+            // Hold this worker's source (and so the input frontier) at epoch 1.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !self.source.first_done.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            return Ok(ReadStatus::Finished);
+        }
+        match self.step {
+            1 => out.extend((0..100).map(|x| (x, Timestamp::MIN))),
+            // The epoch ends after this read (its interval is over).
+            2 => std::thread::sleep(std::time::Duration::from_millis(3 * self.source.interval_ms)),
+            3 => out.extend((100..200).map(|x| (x, Timestamp::MIN))),
+            _ => {
+                self.source.first_done.store(true, Ordering::SeqCst);
+                return Ok(ReadStatus::Finished);
+            }
+        }
+        Ok(ReadStatus::Data)
+    }
+    fn watermark(&self) -> Option<Timestamp> {
+        Some(Timestamp::MIN)
+    }
+    fn checkpoint_position(&self) -> Option<Vec<u8>> {
+        Some(self.step.to_le_bytes().to_vec())
+    }
+}
+
+/// Regression: records of an epoch that waited in the stateful step's epoch stash were
+/// processed at the input watermark computed after they had left the stash, i.e. without
+/// their own hold. When the input became complete while they waited, that watermark was
+/// the end of time, their (global) window counted as expired, and they were dropped as
+/// late: after a restore under load the sums missed the last records.
+#[test]
+fn records_waiting_for_their_epoch_when_the_input_completes_are_not_dropped_as_late() {
+    let interval_ms = 50;
+    let dir = temp_dir("stash-at-end");
+    let store = CheckpointStore::local(&dir).unwrap();
+    let source = LateFinisher { interval_ms, first_done: Arc::default() };
+    let p = Pipeline::new();
+    let out =
+        p.read("Numbers", source).map(|x| (x % 7, x)).stateful_par_do("SumUntilEnd", SumUntilEnd).collect();
+    let config = CheckpointConfig::new(store).interval(Duration::from_millis(interval_ms as i64));
+    let result = Runner::new().workers(2).checkpointing(config).run(&p).unwrap();
+    let mut got = out.values();
+    got.sort();
+    let expected: Vec<(u64, u64, u64)> = (0..7u64)
+        .map(|k| {
+            let values: Vec<u64> = (0..200).filter(|x| x % 7 == k).collect();
+            (k, values.iter().sum(), values.len() as u64)
+        })
+        .collect();
+    assert_eq!(result.counter("SumUntilEnd/dropped_late"), 0);
+    assert_eq!(got, expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,6 +7,7 @@ use crate::pane::PaneInfo;
 use crate::time::Timestamp;
 use crate::window::Window;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// One active window of a key: open (its trigger has not finished) and not yet garbage
 /// collected.
@@ -21,8 +22,9 @@ pub(crate) struct WindowState<A> {
     pub(crate) element_hold: Option<Timestamp>,
     /// The garbage-collection hold (Beam's `EXTRA_HOLD_TAG`).
     pub(crate) extra_hold: Option<Timestamp>,
-    /// One entry per trigger node, in pre-order.
-    pub(crate) trigger: Vec<NodeState>,
+    /// One entry per trigger node, in pre-order (inline for small triggers: one
+    /// allocation less per window, and most triggers have one to three nodes).
+    pub(crate) trigger: SmallVec<[NodeState; 3]>,
     /// The last pane emitted (Beam's `PaneInfoTracker`).
     pub(crate) prev_pane: Option<PaneInfo>,
     /// Whether the trigger set the end-of-window timer (at the window's max timestamp).
@@ -45,7 +47,7 @@ impl<A> WindowState<A> {
             pane_elements: 0,
             element_hold: None,
             extra_hold: None,
-            trigger: vec![NodeState::default(); trigger_nodes],
+            trigger: smallvec::smallvec![NodeState::default(); trigger_nodes],
             prev_pane: None,
             end_of_window_timer: false,
             processing_timers: Vec::new(),

@@ -1,10 +1,17 @@
 //! [`KeyedStateStore`]: per-key state of one operator on one worker, by key group.
 
 use crate::key::{key_group, stable_hash};
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
+
+/// The keys of one key group with their state. Each access hashes the key twice, once
+/// each: the stable hash picks the key group, and `ahash` (randomly keyed, so crafted keys
+/// cannot force collisions; several times faster than SipHash) finds it in the group's
+/// table with one probe, also when the key is absent and inserted.
+type GroupTable<K, S> = HashTable<(K, S)>;
 
 /// A key group's state could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -36,14 +43,26 @@ pub struct StateCodecError {
 #[derive(Debug)]
 pub struct KeyedStateStore<K, S> {
     key_groups: u32,
-    groups: HashMap<u32, HashMap<K, S>>,
-    changed: BTreeSet<u32>,
+    /// Indexed by key group; `None` until the group has a key.
+    groups: Vec<Option<GroupTable<K, S>>>,
+    /// Hashes keys within a group's table.
+    hasher: ahash::RandomState,
+    /// One bit per key group: changed since the last snapshot (a set bit costs no
+    /// allocation and no ordered insert on the per-record path).
+    changed: Vec<u64>,
 }
 
 impl<K: Hash + Eq + Clone, S> KeyedStateStore<K, S> {
     /// An empty store for a job with `key_groups` key groups.
     pub fn new(key_groups: u32) -> Self {
-        KeyedStateStore { key_groups: key_groups.max(1), groups: HashMap::new(), changed: BTreeSet::new() }
+        let key_groups = key_groups.max(1);
+        let n = key_groups as usize;
+        KeyedStateStore {
+            key_groups,
+            groups: (0..n).map(|_| None).collect(),
+            hasher: ahash::RandomState::new(),
+            changed: vec![0; n.div_ceil(64)],
+        }
     }
 
     /// The key group of `key`.
@@ -53,56 +72,89 @@ impl<K: Hash + Eq + Clone, S> KeyedStateStore<K, S> {
 
     /// The state of `key`, if any.
     pub fn get(&self, key: &K) -> Option<&S> {
-        self.groups.get(&self.key_group_of(key))?.get(key)
+        let table = self.groups.get(self.key_group_of(key) as usize)?.as_ref()?;
+        table.find(self.hasher.hash_one(key), |(k, _)| k == key).map(|(_, s)| s)
     }
 
     /// The state of `key` for change, if any; its group counts as changed.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
         let g = self.key_group_of(key);
-        let s = self.groups.get_mut(&g)?.get_mut(key)?;
-        self.changed.insert(g);
-        Some(s)
+        let hash = self.hasher.hash_one(key);
+        let table = self.groups.get_mut(g as usize)?.as_mut()?;
+        let (_, state) = table.find_mut(hash, |(k, _)| k == key)?;
+        mark(&mut self.changed, g);
+        Some(state)
     }
 
     /// The state of `key`, created with `make` if absent; its group counts as changed.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> S) -> &mut S {
-        let g = self.key_group_of(&key);
-        self.changed.insert(g);
-        self.groups.entry(g).or_default().entry(key).or_insert_with(make)
+        // (Cloned again if absent: callers with a key to spare are rare off the hot path.)
+        self.get_or_insert_with_ref(&key, make)
+    }
+
+    /// The state of `key`, created with `make` if absent (cloning the key only then); its
+    /// group counts as changed. One probe of the group's table, hit or miss.
+    pub fn get_or_insert_with_ref(&mut self, key: &K, make: impl FnOnce() -> S) -> &mut S {
+        let g = self.key_group_of(key);
+        mark(&mut self.changed, g);
+        let hasher = &self.hasher;
+        // `key_group` is below `key_groups`, the vector's length.
+        let table = self.groups[g as usize].get_or_insert_with(HashTable::new);
+        let entry = table.entry(hasher.hash_one(key), |(k, _)| k == key, |(k, _)| hasher.hash_one(k));
+        let slot = match entry {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => v.insert((key.clone(), make())).into_mut(),
+        };
+        &mut slot.1
     }
 
     /// Removes `key`'s state.
     pub fn remove(&mut self, key: &K) -> Option<S> {
         let g = self.key_group_of(key);
-        let group = self.groups.get_mut(&g)?;
-        let removed = group.remove(key);
-        if removed.is_some() {
-            self.changed.insert(g);
-            if group.is_empty() {
-                self.groups.remove(&g);
-            }
+        let hash = self.hasher.hash_one(key);
+        let slot = self.groups.get_mut(g as usize)?;
+        let table = slot.as_mut()?;
+        let (_, removed) = table.find_entry(hash, |(k, _)| k == key).ok()?.remove().0;
+        if table.is_empty() {
+            *slot = None;
         }
-        removed
+        mark(&mut self.changed, g);
+        Some(removed)
     }
 
     /// Number of keys with state.
     pub fn len(&self) -> usize {
-        self.groups.values().map(HashMap::len).sum()
+        self.groups.iter().flatten().map(HashTable::len).sum()
     }
 
     /// Whether no key has state.
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.groups.iter().all(Option::is_none)
     }
 
     /// Every key and its state.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
-        self.groups.values().flat_map(|g| g.iter())
+        self.groups.iter().flatten().flat_map(|g| g.iter().map(|(k, s)| (k, s)))
     }
 
     /// The groups changed since the last call, in order; they count as unchanged after.
     pub fn take_changed_groups(&mut self) -> Vec<u32> {
-        std::mem::take(&mut self.changed).into_iter().collect()
+        let mut out = Vec::new();
+        for (i, word) in self.changed.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                out.push(i as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        out
+    }
+}
+
+/// Sets `group`'s bit in a changed-groups bitset.
+fn mark(changed: &mut [u64], group: u32) {
+    if let Some(word) = changed.get_mut(group as usize / 64) {
+        *word |= 1 << (group % 64);
     }
 }
 
@@ -120,7 +172,12 @@ where
 {
     /// The state of one key group, encoded (an empty group encodes as no entries).
     pub fn encode_group(&self, group: u32) -> Result<Vec<u8>, StateCodecError> {
-        let entries: Vec<(&K, &S)> = self.groups.get(&group).map(|g| g.iter().collect()).unwrap_or_default();
+        let entries: Vec<(&K, &S)> = self
+            .groups
+            .get(group as usize)
+            .and_then(Option::as_ref)
+            .map(|g| g.iter().map(|(k, s)| (k, s)).collect())
+            .unwrap_or_default();
         bincode::serialize(&entries).map_err(|e| StateCodecError { key_group: group, message: e.to_string() })
     }
 
@@ -128,11 +185,21 @@ where
     pub fn restore_group(&mut self, group: u32, bytes: &[u8]) -> Result<(), StateCodecError> {
         let entries: Vec<(K, S)> = bincode::deserialize(bytes)
             .map_err(|e| StateCodecError { key_group: group, message: e.to_string() })?;
-        if entries.is_empty() {
-            self.groups.remove(&group);
+        let slot = self.groups.get_mut(group as usize).ok_or_else(|| StateCodecError {
+            key_group: group,
+            message: format!("no such key group: the job has {} key groups", self.key_groups),
+        })?;
+        *slot = if entries.is_empty() {
+            None
         } else {
-            self.groups.insert(group, entries.into_iter().collect());
-        }
+            let mut table = HashTable::with_capacity(entries.len());
+            for (k, s) in entries {
+                let hash = self.hasher.hash_one(&k);
+                // A restored group holds each key once: its snapshot came from a table.
+                table.insert_unique(hash, (k, s), |(k, _)| self.hasher.hash_one(k));
+            }
+            Some(table)
+        };
         Ok(())
     }
 }

@@ -90,7 +90,7 @@ impl<K: Key, V, D: StatefulDoFn<K, V>> Executor<K, V, D> {
             return Ok(false);
         }
         let expiry = self.strategy.garbage_collection_time(&window);
-        let slot = self.store.get_or_insert_with(key.clone(), KeySlot::default);
+        let slot = self.store.get_or_insert_with_ref(&key, KeySlot::default);
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(key.clone());
@@ -251,6 +251,12 @@ impl<K: Key, V, D: StatefulDoFn<K, V>> Executor<K, V, D> {
     fn refresh(&mut self, key: &K) {
         let Some(slot) = self.store.get_mut(key) else { return };
         slot.dirty = false;
+        if slot.timers.is_empty() {
+            // No timer can still need these windows' state: drop what the DoFn says is
+            // cleared (a finished key in the global window would otherwise stay for ever).
+            let dofn = &self.dofn;
+            slot.windows.retain(|_, state| !dofn.is_state_cleared(state));
+        }
         let strategy = &self.strategy;
         let new = IndexEntry {
             event: slot.timers.next(TimeDomain::EventTime).map(|(_, s)| s.at),

@@ -141,4 +141,15 @@ pub trait StatefulDoFn<K, V>: Clone + Send + Sync + 'static {
         let _ = (key, timer, state, ctx);
         Ok(())
     }
+
+    /// Whether `state` holds nothing any more (every cell cleared). Once a key has no
+    /// pending timer, the runtime drops its windows whose state is cleared, so a key that
+    /// is done costs no memory and no checkpoint space, even in the global window (which
+    /// never expires). The default says no: a window's state is then kept until the
+    /// window expires. Cells have `is_empty`, so a typical implementation is
+    /// `state.a.is_empty() && state.b.is_empty()`.
+    fn is_state_cleared(&self, state: &Self::State) -> bool {
+        let _ = state;
+        false
+    }
 }

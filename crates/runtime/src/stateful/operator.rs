@@ -157,6 +157,18 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                         job.fail(RuntimeError::Translation(format!("{step}: checkpoint failed: {message}")))
                     };
                     let processing_time = clock.now();
+                    // The input watermark the released records are processed at, taken
+                    // before any epoch leaves the stash (as the grouping operator does):
+                    // records that waited for their epoch still hold it back to the
+                    // watermark they travelled at. Taken after `pop_ready`, it no longer
+                    // counts them: when the input completes while an epoch waits (the
+                    // frontier goes straight to empty, as under load when the last
+                    // sources retire together), it is the end of time, their windows count
+                    // as expired, and on-time records are dropped as late.
+                    let times = Times {
+                        input_watermark: aligner.input_watermark(frontier_watermark),
+                        processing_time,
+                    };
                     let current = input_epoch.unwrap_or(u64::MAX);
                     while let Some((epoch, batches)) = aligner.pop_ready(current) {
                         last_seen_epoch = last_seen_epoch.max(epoch);
@@ -167,10 +179,6 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                                 snapshot_failed(message);
                             }
                         }
-                        let times = Times {
-                            input_watermark: aligner.input_watermark(frontier_watermark),
-                            processing_time,
-                        };
                         for mut data in batches {
                             for wv in data.drain(..) {
                                 if failed {
@@ -234,8 +242,8 @@ impl<K: Key, V: Element> PCollection<(K, V)> {
                             // epoch's snapshot holds what is left (processing-time timers,
                             // global-window state), which is then dropped.
                             if let Some(ck) = checkpointing.as_mut() {
-                                let last = ck.final_epoch().max(last_seen_epoch);
-                                if let Err(message) = ck.snapshot_through(last, &mut executor.store) {
+                                if let Err(message) = ck.snapshot_at_end(last_seen_epoch, &mut executor.store)
+                                {
                                     snapshot_failed(message);
                                 }
                             }

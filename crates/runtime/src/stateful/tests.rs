@@ -212,3 +212,77 @@ fn user_errors_and_panics_are_reported_with_the_timer() {
     let err = ex.fire_due(at(10, 0), &mut out).unwrap_err();
     assert!(err.0.contains("timer t") && err.0.contains("panicked: boom"), "{err}");
 }
+
+/// Sums values per key until an event-time timer at the first value + 10, then outputs
+/// the sum and clears; says when its state is cleared.
+#[derive(Clone)]
+struct SumThenClear {
+    report_cleared: bool,
+}
+
+impl StatefulDoFn<String, i64> for SumThenClear {
+    type Output = i64;
+    type State = ValueState<i64>;
+    fn process(
+        &mut self,
+        _key: &String,
+        v: i64,
+        sum: &mut ValueState<i64>,
+        ctx: &mut StatefulContext<'_, i64>,
+    ) -> Result<(), UserError> {
+        if sum.is_empty() {
+            ctx.set_timer("close", TimeDomain::EventTime, Timestamp(v + 10))?;
+        }
+        sum.write(sum.read().copied().unwrap_or(0) + v);
+        Ok(())
+    }
+    fn on_timer(
+        &mut self,
+        _key: &String,
+        _timer: &TimerFiring,
+        sum: &mut ValueState<i64>,
+        ctx: &mut StatefulContext<'_, i64>,
+    ) -> Result<(), UserError> {
+        if let Some(s) = sum.read() {
+            ctx.output(*s);
+        }
+        sum.clear();
+        Ok(())
+    }
+    fn is_state_cleared(&self, sum: &ValueState<i64>) -> bool {
+        self.report_cleared && sum.is_empty()
+    }
+}
+
+#[test]
+fn keys_whose_state_is_cleared_and_have_no_timers_are_dropped_from_the_global_window() {
+    for report_cleared in [false, true] {
+        let mut ex =
+            Executor::new(SumThenClear { report_cleared }, Arc::new(WindowingStrategy::global()), 16);
+        let mut out = Vec::new();
+        for (k, v) in [("a", 1), ("b", 2), ("a", 3)] {
+            ex.process(
+                k.to_string(),
+                v,
+                Timestamp(v),
+                Window::Global,
+                PaneInfo::NO_FIRING,
+                at(0, 0),
+                &mut out,
+            )
+            .expect("process");
+        }
+        assert_eq!(ex.store.len(), 2);
+        ex.fire_due(at(20, 0), &mut out).expect("fire");
+        let mut sums: Vec<i64> = out.drain(..).map(|wv| wv.value).collect();
+        sums.sort();
+        assert_eq!(sums, vec![2, 4]);
+        // Cleared state is only dropped when the DoFn says it is cleared.
+        assert_eq!(ex.store.len(), if report_cleared { 0 } else { 2 }, "report_cleared: {report_cleared}");
+        // A dropped key starts again from empty state.
+        ex.process("a".into(), 25, Timestamp(25), Window::Global, PaneInfo::NO_FIRING, at(20, 0), &mut out)
+            .expect("process");
+        ex.fire_due(at(40, 0), &mut out).expect("fire");
+        assert_eq!(out.drain(..).map(|wv| wv.value).collect::<Vec<_>>(), vec![25]);
+    }
+}
