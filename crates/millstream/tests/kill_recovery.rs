@@ -103,7 +103,10 @@ struct Input {
 fn input() -> &'static Input {
     static INPUT: OnceLock<Input> = OnceLock::new();
     INPUT.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("millstream-kill-input-{}", std::process::id()));
+        // Shared by the tests of this process and never dropped (a static), so it lives in
+        // cargo's per-target scratch dir rather than the system temp dir: it goes with
+        // `target/` instead of piling up in /tmp run after run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kill-input-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create input dir");
         let mut rng = Rng(0x5EED_0F1A_7E00);
