@@ -13,7 +13,8 @@ use crate::savepoint::{
     import_savepoint, write_savepoint, SavepointQueue, REWIND_TO_EPOCH, STARTED_FROM_SAVEPOINT,
 };
 use millstream_checkpoint::{
-    BlobName, CheckpointKind, CheckpointStore, CheckpointWriter, FileRef, Manifest, StatePart,
+    BlobName, CheckpointError, CheckpointKind, CheckpointStore, CheckpointWriter, FileRef, Manifest,
+    StatePart,
 };
 use millstream_model::Duration;
 use std::collections::{BTreeMap, BTreeSet};
@@ -629,11 +630,47 @@ impl KeyedCheckpointing {
 
 /// A source partition's position as stored in a checkpoint.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub(crate) enum StoredPosition {
-    /// Resume reading here (the reader's own encoding).
+pub enum StoredPosition {
+    /// Resume reading here (the reader's own encoding, from
+    /// [`SourceReader::checkpoint_position`](crate::SourceReader::checkpoint_position)).
     At(Vec<u8>),
     /// The partition was exhausted.
     Finished,
+}
+
+/// Where a job restored from `manifest` resumes each partition of the source whose
+/// operator id is `operator_id` (by default the read step's name), by partition index.
+/// For inspecting a checkpoint or savepoint: how far did it get?
+///
+/// ```no_run
+/// # use millstream_checkpoint::CheckpointStore;
+/// # use millstream_runtime::checkpoint::{source_positions, StoredPosition};
+/// let store = CheckpointStore::local("/var/lib/millstream/checkpoints").unwrap();
+/// if let Some(manifest) = store.latest_complete().unwrap() {
+///     for (partition, position) in source_positions(&store, &manifest, "Read events").unwrap() {
+///         match position {
+///             StoredPosition::At(bytes) => println!("partition {partition}: at {bytes:?}"),
+///             StoredPosition::Finished => println!("partition {partition}: finished"),
+///         }
+///     }
+/// }
+/// ```
+pub fn source_positions(
+    store: &CheckpointStore,
+    manifest: &Manifest,
+    operator_id: &str,
+) -> Result<BTreeMap<u32, StoredPosition>, CheckpointError> {
+    let mut positions = BTreeMap::new();
+    for (part, file) in manifest.operator_entries(operator_id) {
+        let StatePart::SourcePartition(partition) = part else { continue };
+        let bytes = store.read(file)?;
+        let position = bincode::deserialize(&bytes).map_err(|e| CheckpointError::Corrupt {
+            path: file.path.clone(),
+            reason: format!("bad stored position of partition {partition}: {e}"),
+        })?;
+        positions.insert(*partition, position);
+    }
+    Ok(positions)
 }
 
 impl std::fmt::Debug for Coordinator {

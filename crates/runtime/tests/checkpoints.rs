@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{temp_dir, Numbers, SumUntilEnd};
+use common::{covered, temp_dir, Numbers, SumUntilEnd};
 use millstream_checkpoint::CheckpointStore;
 use millstream_model::combiners::Sum;
 use millstream_model::{Duration, Timestamp};
@@ -34,22 +34,26 @@ fn sums(
 fn a_failed_job_resumes_from_its_newest_checkpoint_with_exact_results() {
     for workers in [1, 2] {
         let n = 20_000;
-        let expected = sums(Numbers::new(n, None), workers, None).unwrap();
+        let expected = sums(Numbers::new(n), workers, None).unwrap();
         let dir = temp_dir(&format!("resume-{workers}"));
         let store = CheckpointStore::local(&dir).unwrap();
         let config = CheckpointConfig::new(store.clone()).interval(Duration::from_millis(20));
 
-        let err = sums(Numbers::new(n, Some(12_000)), workers, Some(config.clone())).unwrap_err();
+        let err =
+            sums(Numbers::failing(n, 12_000, 6_000, &store), workers, Some(config.clone())).unwrap_err();
         assert!(err.contains("injected failure"), "{err}");
         let checkpoint = store.latest_complete().unwrap().expect("a checkpoint before the failure");
         assert!(checkpoint.id >= 1);
 
-        let source = Numbers::new(n, None);
+        let covered = covered(&store, &checkpoint, n).unwrap();
+        assert!(covered >= 6_000, "the failure waited for a checkpoint covering 6000 numbers: {covered}");
+
+        let source = Numbers::new(n);
         let resumed = sums(source.clone(), workers, Some(config)).unwrap();
         assert_eq!(resumed, expected, "{workers} workers, resumed from checkpoint {}", checkpoint.id);
-        // It really resumed: it read only what the checkpoint had not covered.
+        // It really resumed: it read exactly what the checkpoint had not covered.
         let reread = source.read.load(Ordering::Relaxed);
-        assert!(reread > 0 && reread < n - 5_000, "re-read {reread} of {n} numbers");
+        assert_eq!(reread, n - covered, "re-read {reread} of {n} numbers after checkpoint {}", checkpoint.id);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -76,13 +80,14 @@ fn stateful_sums(
 fn a_stateful_dofn_resumes_with_its_state_and_timers() {
     for (workers, resumed_workers) in [(1, 1), (2, 2), (2, 3)] {
         let n = 20_000;
-        let expected = stateful_sums(Numbers::new(n, None), workers, None).unwrap();
+        let expected = stateful_sums(Numbers::new(n), workers, None).unwrap();
         assert_eq!(expected.len(), 7);
         let dir = temp_dir(&format!("stateful-{workers}-{resumed_workers}"));
         let store = CheckpointStore::local(&dir).unwrap();
         let config = CheckpointConfig::new(store.clone()).interval(Duration::from_millis(20));
 
-        let err = stateful_sums(Numbers::new(n, Some(12_000)), workers, Some(config.clone())).unwrap_err();
+        let err = stateful_sums(Numbers::failing(n, 12_000, 6_000, &store), workers, Some(config.clone()))
+            .unwrap_err();
         assert!(err.contains("injected failure"), "{err}");
         let checkpoint = store.latest_complete().unwrap().expect("a checkpoint before the failure");
         assert!(
@@ -91,7 +96,7 @@ fn a_stateful_dofn_resumes_with_its_state_and_timers() {
             checkpoint.operators()
         );
 
-        let source = Numbers::new(n, None);
+        let source = Numbers::new(n);
         let resumed = stateful_sums(source.clone(), resumed_workers, Some(config)).unwrap();
         assert_eq!(
             resumed, expected,
@@ -107,19 +112,19 @@ fn a_stateful_dofn_resumes_with_its_state_and_timers() {
 #[test]
 fn state_follows_operator_ids_and_unknown_state_is_an_error_unless_allowed() {
     let n = 20_000;
-    let expected = sums(Numbers::new(n, None), 2, None).unwrap();
+    let expected = sums(Numbers::new(n), 2, None).unwrap();
     let dir = temp_dir("operator-ids");
     let store = CheckpointStore::local(&dir).unwrap();
     let config = CheckpointConfig::new(store.clone()).interval(Duration::from_millis(20));
     // The first version of the job: the grouping's id is its step name, "CombinePerKey".
-    let err = sums(Numbers::new(n, Some(12_000)), 2, Some(config.clone())).unwrap_err();
+    let err = sums(Numbers::failing(n, 12_000, 6_000, &store), 2, Some(config.clone())).unwrap_err();
     assert!(err.contains("injected failure"), "{err}");
 
     // The second version gives the grouping a new id: the checkpoint's state of
     // "CombinePerKey" belongs to no operator of the job, which is an error.
     let p = Pipeline::new();
     let _ = p
-        .read("Numbers", Numbers::new(n, None))
+        .read("Numbers", Numbers::new(n))
         .map(|x| (x % 10, x))
         .combine_per_key(Sum)
         .with_operator_id("totals-v2")
@@ -137,8 +142,7 @@ fn state_follows_operator_ids_and_unknown_state_is_an_error_unless_allowed() {
         }
     }
     let p = Pipeline::new();
-    let out =
-        p.read("Numbers", Numbers::new(n, None)).map(|x| (x % 10, x)).apply("Totals", &Totals).collect();
+    let out = p.read("Numbers", Numbers::new(n)).map(|x| (x % 10, x)).apply("Totals", &Totals).collect();
     assert!(p.steps().iter().any(|(name, _)| name == "Totals/CombinePerKey"), "{:?}", p.steps());
     Runner::new().workers(2).checkpointing(config.clone()).run(&p).unwrap();
     let resumed: BTreeMap<u64, u64> = out.values().into_iter().collect();
@@ -149,11 +153,11 @@ fn state_follows_operator_ids_and_unknown_state_is_an_error_unless_allowed() {
     // the grouping's state, so the sums miss what the checkpoint had counted).
     let dir = temp_dir("operator-ids-drop");
     let store = CheckpointStore::local(&dir).unwrap();
-    let config = CheckpointConfig::new(store).interval(Duration::from_millis(20));
-    let _ = sums(Numbers::new(n, Some(12_000)), 2, Some(config.clone())).unwrap_err();
+    let config = CheckpointConfig::new(store.clone()).interval(Duration::from_millis(20));
+    let _ = sums(Numbers::failing(n, 12_000, 6_000, &store), 2, Some(config.clone())).unwrap_err();
     let p = Pipeline::new();
     let out = p
-        .read("Numbers", Numbers::new(n, None))
+        .read("Numbers", Numbers::new(n))
         .map(|x| (x % 10, x))
         .combine_per_key(Sum)
         .with_operator_id("totals-v2")
@@ -179,7 +183,7 @@ fn operator_ids_must_be_unique() {
 fn a_source_counts_the_records_it_reads() {
     for workers in [1, 3] {
         let p = Pipeline::new();
-        let _ = p.read("Numbers", Numbers::new(5_000, None)).collect();
+        let _ = p.read("Numbers", Numbers::new(5_000)).collect();
         let result = Runner::new().workers(workers).run(&p).unwrap();
         assert_eq!(result.counter("Numbers/records"), 5_000, "{workers} workers");
     }

@@ -253,17 +253,19 @@ fn sums_from_checkpoints(
 #[test]
 fn a_lifted_combine_resumes_from_a_checkpoint_with_exact_results() {
     let n = 20_000;
-    let expected = sums_from_checkpoints(Numbers::new(n, None), OptimizerOptions::none(), None).unwrap();
+    let expected = sums_from_checkpoints(Numbers::new(n), OptimizerOptions::none(), None).unwrap();
     let dir = temp_dir("optimizer-resume");
     let store = CheckpointStore::local(&dir).unwrap();
     let config = CheckpointConfig::new(store.clone()).interval(Duration::from_millis(20));
-    let err =
-        sums_from_checkpoints(Numbers::new(n, Some(12_000)), OptimizerOptions::all(), Some(config.clone()))
-            .unwrap_err();
+    let err = sums_from_checkpoints(
+        Numbers::failing(n, 12_000, 6_000, &store),
+        OptimizerOptions::all(),
+        Some(config.clone()),
+    )
+    .unwrap_err();
     assert!(err.contains("injected failure"), "{err}");
     assert!(store.latest_complete().unwrap().is_some(), "a checkpoint before the failure");
-    let resumed =
-        sums_from_checkpoints(Numbers::new(n, None), OptimizerOptions::all(), Some(config)).unwrap();
+    let resumed = sums_from_checkpoints(Numbers::new(n), OptimizerOptions::all(), Some(config)).unwrap();
     assert_eq!(resumed, expected);
     let _ = std::fs::remove_dir_all(&dir);
 }

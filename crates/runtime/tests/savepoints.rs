@@ -41,7 +41,7 @@ fn results(job: &Job) -> Results {
 }
 
 fn expected() -> Results {
-    let j = job(Numbers::new(N, None));
+    let j = job(Numbers::new(N));
     Runner::new().workers(2).run(&j.pipeline).unwrap();
     results(&j)
 }
@@ -65,7 +65,7 @@ fn run_and_stop_with_savepoint(
     savepoint: &CheckpointStore,
     after: u64,
 ) -> (Job, PipelineResult) {
-    let source = Numbers::new(N, None);
+    let source = Numbers::new(N);
     let j = job(source.clone());
     let runner = Runner::new().workers(workers).checkpointing(config(checkpoints));
     let handle = runner.savepoint_handle();
@@ -99,7 +99,7 @@ fn stop_with_savepoint_then_resume_on_fewer_and_more_workers() {
         );
 
         // Resume from the savepoint with a fresh checkpoint directory and other workers.
-        let source = Numbers::new(N, None);
+        let source = Numbers::new(N);
         let resumed = job(source.clone());
         let fresh = CheckpointStore::local(dir.join("chk-2")).unwrap();
         Runner::new()
@@ -120,7 +120,7 @@ fn a_savepoint_without_stop_lets_the_job_finish_and_can_be_resumed_from_later() 
     let dir = temp_dir("savepoint-no-stop");
     let checkpoints = CheckpointStore::local(dir.join("chk")).unwrap();
     let savepoint = CheckpointStore::local(dir.join("savepoint")).unwrap();
-    let source = Numbers::new(N, None);
+    let source = Numbers::new(N);
     let j = job(source.clone());
     let runner = Runner::new().workers(2).checkpointing(config(&checkpoints));
     let handle = runner.savepoint_handle();
@@ -137,7 +137,7 @@ fn a_savepoint_without_stop_lets_the_job_finish_and_can_be_resumed_from_later() 
 
     // Started from the savepoint (into the same checkpoint directory, which holds newer
     // checkpoints of the finished run), the job redoes the rest: same results.
-    let resumed = job(Numbers::new(N, None));
+    let resumed = job(Numbers::new(N));
     Runner::new()
         .workers(2)
         .checkpointing(config(&checkpoints).restore_from_savepoint(savepoint.clone()))
@@ -159,12 +159,12 @@ fn a_restarted_run_that_began_at_a_savepoint_resumes_from_its_own_checkpoints() 
     let frequent = CheckpointConfig::new(checkpoints.clone())
         .interval(Duration::from_millis(20))
         .restore_from_savepoint(savepoint.clone());
-    let failing = job(Numbers::new(N, Some(20_000)));
+    let failing = job(Numbers::failing(N, 20_000, 16_000, &checkpoints));
     let err = Runner::new().workers(2).checkpointing(frequent.clone()).run(&failing.pipeline).unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
     // ...and restarted with the same command line it resumes from its newest checkpoint,
     // not from the savepoint again.
-    let source = Numbers::new(N, None);
+    let source = Numbers::new(N);
     let resumed = job(source.clone());
     Runner::new().workers(2).checkpointing(frequent).run(&resumed.pipeline).unwrap();
     assert_eq!(results(&resumed), expected);
@@ -178,7 +178,7 @@ fn savepoints_are_requested_through_the_checkpoint_store() {
     let dir = temp_dir("savepoint-request-file");
     let checkpoints = CheckpointStore::local(dir.join("chk")).unwrap();
     let target = dir.join("savepoint");
-    let source = Numbers::new(N, None);
+    let source = Numbers::new(N);
     let j = job(source.clone());
     let runner = Runner::new().workers(2).checkpointing(config(&checkpoints));
     let store = checkpoints.clone();
@@ -215,7 +215,7 @@ fn a_savepoint_target_must_be_empty_and_savepoints_need_checkpointing() {
     run_and_stop_with_savepoint(1, &checkpoints, &savepoint, 2_000);
 
     // The same target again: refused, the job goes on to the end.
-    let source = Numbers::new(N, None);
+    let source = Numbers::new(N);
     let j = job(source.clone());
     let runner =
         Runner::new().workers(1).checkpointing(config(&CheckpointStore::local(dir.join("chk-2")).unwrap()));
@@ -233,7 +233,7 @@ fn a_savepoint_target_must_be_empty_and_savepoints_need_checkpointing() {
     let runner = Runner::new().workers(1);
     let pending =
         runner.savepoint_handle().trigger(CheckpointStore::local(dir.join("other")).unwrap(), false);
-    runner.run(&job(Numbers::new(100, None)).pipeline).unwrap();
+    runner.run(&job(Numbers::new(100)).pipeline).unwrap();
     let err = pending.wait().unwrap_err();
     assert!(err.contains("need checkpointing"), "{err}");
 
@@ -244,7 +244,7 @@ fn a_savepoint_target_must_be_empty_and_savepoints_need_checkpointing() {
         .checkpointing(
             config(&CheckpointStore::local(dir.join("chk-3")).unwrap()).restore_from_savepoint(empty),
         )
-        .run(&job(Numbers::new(100, None)).pipeline)
+        .run(&job(Numbers::new(100)).pipeline)
         .unwrap_err()
         .to_string();
     assert!(err.contains("no complete savepoint"), "{err}");
