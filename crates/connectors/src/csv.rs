@@ -35,6 +35,7 @@ use crate::ranges::{
     check_resume, file_ranges, partition_range, range_begin, resume_error, skip_blank_lines, ByteRange,
 };
 use crate::row::{DataType, Field, Row, Schema, Value};
+use crate::watch::FileOpener;
 use ::csv::ByteRecord;
 use millstream_model::Timestamp;
 use millstream_runtime::{DeadLetter, ReadStatus, Source, SourceError, SourceReader, WatermarkStrategy};
@@ -297,20 +298,6 @@ impl<T: Send + 'static> CsvSource<T> {
         self.open_range(range, position)
     }
 
-    /// The path or glob pattern read.
-    pub(crate) fn pattern(&self) -> &str {
-        &self.pattern
-    }
-
-    /// Opens one whole file (for the watching source), at `position` if given.
-    pub(crate) fn open_file(
-        &self,
-        path: &Path,
-        position: Option<&[u8]>,
-    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
-        Ok(Box::new(self.open_range(ByteRange::whole(path.to_owned()), position)?))
-    }
-
     /// Opens the records of `range`, at `position` if given.
     fn open_range(&self, range: ByteRange, position: Option<&[u8]>) -> Result<CsvReader<T>, ConnectorError> {
         let (path, start, end) = (range.path.clone(), range.start, range.end);
@@ -526,6 +513,20 @@ impl<T: Send + 'static> SourceReader<T> for CsvReader<T> {
 
     fn take_dead_letters(&mut self, out: &mut Vec<DeadLetter>) {
         out.append(&mut self.dead);
+    }
+}
+
+impl<T: Send + 'static> FileOpener<T> for CsvSource<T> {
+    fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    fn open_file(
+        &self,
+        path: &Path,
+        position: Option<&[u8]>,
+    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
+        Ok(Box::new(self.open_range(ByteRange::whole(path.to_owned()), position)?))
     }
 }
 

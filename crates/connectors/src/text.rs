@@ -33,6 +33,7 @@ use crate::error::ConnectorError;
 use crate::files::{BadRecordPolicy, DecodeFn, LinesReader};
 use crate::ranges::ByteRange;
 use crate::ranges::{file_ranges, partition_range};
+use crate::watch::FileOpener;
 use millstream_model::Timestamp;
 use millstream_runtime::{Source, SourceError, SourceReader, WatermarkStrategy};
 use serde::de::DeserializeOwned;
@@ -143,21 +144,21 @@ impl TextSource {
     }
 }
 
-impl TextSource {
-    /// The path or glob pattern read.
-    pub(crate) fn pattern(&self) -> &str {
+impl FileOpener<String> for TextSource {
+    fn pattern(&self) -> &str {
         &self.settings.pattern
     }
 
-    /// Opens one whole file, at `position` if given (for the watching source).
-    pub(crate) fn open_whole_file(
+    fn open_file(
         &self,
         path: &Path,
         position: Option<&[u8]>,
     ) -> Result<Box<dyn SourceReader<String>>, ConnectorError> {
         self.settings.open_file(path, position, self.decoder())
     }
+}
 
+impl TextSource {
     fn decoder(&self) -> Arc<DecodeFn<String>> {
         let timestamp = self.timestamp.clone();
         Arc::new(move |line: String| {
@@ -274,21 +275,21 @@ fn decode_json<T: DeserializeOwned>(line: &str) -> Result<Option<T>, String> {
     })
 }
 
-impl<T: DeserializeOwned + Send + 'static> JsonLinesSource<T> {
-    /// The path or glob pattern read.
-    pub(crate) fn pattern(&self) -> &str {
+impl<T: DeserializeOwned + Send + 'static> FileOpener<T> for JsonLinesSource<T> {
+    fn pattern(&self) -> &str {
         &self.settings.pattern
     }
 
-    /// Opens one whole file, at `position` if given (for the watching source).
-    pub(crate) fn open_whole_file(
+    fn open_file(
         &self,
         path: &Path,
         position: Option<&[u8]>,
     ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
         self.settings.open_file(path, position, self.decoder())
     }
+}
 
+impl<T: DeserializeOwned + Send + 'static> JsonLinesSource<T> {
     fn decoder(&self) -> Arc<DecodeFn<T>> {
         let timestamp = self.timestamp.clone();
         Arc::new(move |line: String| {

@@ -62,44 +62,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-/// Opens one whole file of a format, or resumes it at a position its reader reported.
+/// A file format the watching source can read: one whole file at a time, or resumed at a
+/// position its reader reported. Implemented beside each format (text.rs, csv.rs).
 pub(crate) trait FileOpener<T>: Send + Sync + 'static {
+    /// The path or glob pattern read.
+    fn pattern(&self) -> &str;
+
     /// Opens `path` (at `position` if given).
     fn open_file(
         &self,
         path: &Path,
         position: Option<&[u8]>,
     ) -> Result<Box<dyn SourceReader<T>>, ConnectorError>;
-}
-
-impl FileOpener<String> for TextSource {
-    fn open_file(
-        &self,
-        path: &Path,
-        position: Option<&[u8]>,
-    ) -> Result<Box<dyn SourceReader<String>>, ConnectorError> {
-        self.open_whole_file(path, position)
-    }
-}
-
-impl<T: DeserializeOwned + Send + 'static> FileOpener<T> for JsonLinesSource<T> {
-    fn open_file(
-        &self,
-        path: &Path,
-        position: Option<&[u8]>,
-    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
-        self.open_whole_file(path, position)
-    }
-}
-
-impl<T: Send + 'static> FileOpener<T> for CsvSource<T> {
-    fn open_file(
-        &self,
-        path: &Path,
-        position: Option<&[u8]>,
-    ) -> Result<Box<dyn SourceReader<T>>, ConnectorError> {
-        CsvSource::open_file(self, path, position)
-    }
 }
 
 impl TextSource {
