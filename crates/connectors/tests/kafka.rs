@@ -32,6 +32,11 @@ fn brokers() -> String {
 
 /// The brokers if one answers; otherwise skips (prints why) or, under CI, fails.
 fn broker() -> Option<String> {
+    // With RUST_LOG (e.g. `millstream_connectors=debug`), the sink's per-transaction log
+    // shows in a failed test's output.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let brokers = brokers();
     let probe = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -63,13 +68,35 @@ fn topic(brokers: &str, name: &str, partitions: i32) -> String {
     topic
 }
 
+/// Counts acknowledged deliveries and keeps failed ones.
+#[derive(Default)]
+struct Acks {
+    acknowledged: AtomicU64,
+    failed: std::sync::Mutex<Vec<String>>,
+}
+
+impl rdkafka::ClientContext for Acks {}
+
+impl rdkafka::producer::ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.acknowledged.fetch_add(1, Ordering::SeqCst);
+            }
+            Err((e, m)) => self.failed.lock().unwrap().push(format!("partition {}: {e}", m.partition())),
+        }
+    }
+}
+
 /// Writes `(partition, payload, timestamp ms)` records and waits until all are acknowledged.
 fn produce(brokers: &str, topic: &str, records: impl IntoIterator<Item = (i32, String, i64)>) {
-    let producer: BaseProducer = ClientConfig::new()
+    let producer: BaseProducer<Acks> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
-        .create()
+        .create_with_context(Acks::default())
         .expect("producer");
+    let mut sent = 0u64;
     for (partition, payload, ts) in records {
         let mut record =
             BaseRecord::<(), String>::to(topic).partition(partition).payload(&payload).timestamp(ts);
@@ -83,8 +110,28 @@ fn produce(brokers: &str, topic: &str, records: impl IntoIterator<Item = (i32, S
                 Err((e, _)) => panic!("produce: {e}"),
             }
         }
+        sent += 1;
     }
     producer.flush(TIMEOUT).expect("flush");
+    let acks = producer.context();
+    assert_eq!(*acks.failed.lock().unwrap(), Vec::<String>::new(), "failed deliveries to {topic}");
+    assert_eq!(acks.acknowledged.load(Ordering::SeqCst), sent, "acknowledged deliveries to {topic}");
+}
+
+/// `values` (sorted) against `0..n` times `step`: how many of each are missing, as runs.
+fn missing_runs(values: &[i64], n: i64, step: i64) -> String {
+    let present: BTreeSet<i64> = values.iter().copied().collect();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for i in (0..n).filter(|i| !present.contains(&(i * step))) {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    let by_input_partition: Vec<usize> =
+        (0..3).map(|p| (0..n).filter(|i| i % 3 == p && !present.contains(&(i * step))).count()).collect();
+    let shown: Vec<String> = runs.iter().take(20).map(|(a, b)| format!("{a}..={b}")).collect();
+    format!("missing runs of i: {} ({} runs); missing by i % 3: {by_input_partition:?}", shown.join(" "), runs.len())
 }
 
 /// Every payload of `topic` as a `read_committed` consumer sees it, with its partition.
@@ -433,8 +480,9 @@ fn sink_writes_every_record_exactly_once_when_nothing_fails() {
         let read = published(&dir.path().join("out"), "raw").len();
         assert!(
             got == expected,
-            "transactional: {transactional}: {} of {n} records in the output topic; the source read {read}",
-            got.len()
+            "transactional: {transactional}: {} of {n} records in the output topic; the source read {read}; {}",
+            got.len(),
+            missing_runs(&got, n, 10)
         );
     }
 }

@@ -10,6 +10,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One record to write to Kafka.
@@ -134,9 +135,10 @@ impl<T> KafkaSink<T> {
     }
 }
 
-/// Remembers the first failed delivery.
+/// Counts the acknowledged deliveries and remembers the first failed one.
 #[derive(Default)]
 struct Deliveries {
+    acknowledged: AtomicU64,
     failed: Mutex<Option<String>>,
 }
 
@@ -146,11 +148,16 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, m)) = result {
-            use rdkafka::Message;
-            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-            if failed.is_none() {
-                *failed = Some(format!("partition {}: {e}", m.partition()));
+        match result {
+            Ok(_) => {
+                self.acknowledged.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, m)) => {
+                use rdkafka::Message;
+                let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                if failed.is_none() {
+                    *failed = Some(format!("partition {}: {e}", m.partition()));
+                }
             }
         }
     }
@@ -275,27 +282,44 @@ impl<T: 'static> KafkaWriter<T> {
     }
 
     /// Ends the open transaction (or flushes), so everything written so far is durable
-    /// and visible.
-    fn finish(&mut self) -> Result<(), String> {
-        let result = if self.in_transaction {
-            self.in_transaction = false;
+    /// and visible, and checks that the brokers acknowledged every record sent since the
+    /// last end: a commit that returns without an acknowledgement for each record would
+    /// publish an epoch with records missing, so it fails the job instead.
+    fn finish(&mut self, epoch: u64) -> Result<(), String> {
+        let in_transaction = std::mem::take(&mut self.in_transaction);
+        let result = if in_transaction {
             self.producer.commit_transaction(self.client.timeout)
         } else {
             self.producer.flush(self.client.timeout)
         };
+        let acknowledged = self.producer.context().acknowledged.swap(0, Ordering::Relaxed);
+        let id = self.transactional_id.as_deref().unwrap_or("");
         if let Some(failure) = self.delivery_failure() {
-            if self.transactional_id.is_some() {
+            if in_transaction {
                 let _ = self.producer.abort_transaction(self.client.timeout);
+                tracing::warn!(transactional_id = id, epoch, sent = self.records, acknowledged, %failure, "aborted");
             }
             return Err(format!("{}: a record was not delivered: {failure}", self.location()));
         }
-        result.map_err(|e| {
-            if transaction_error(&e) {
+        if let Err(e) = result {
+            if in_transaction && transaction_error(&e) {
                 // The epoch is written again after the restart from the last checkpoint.
                 let _ = self.producer.abort_transaction(self.client.timeout);
+                tracing::warn!(transactional_id = id, epoch, sent = self.records, acknowledged, error = %e, "aborted");
             }
-            format!("{}: cannot commit the epoch's transaction: {e}", self.location())
-        })
+            return Err(format!("{}: cannot commit the epoch's transaction: {e}", self.location()));
+        }
+        tracing::debug!(transactional_id = id, epoch, in_transaction, sent = self.records, acknowledged, "committed");
+        if acknowledged != self.records {
+            return Err(format!(
+                "{}: epoch {epoch}: the brokers acknowledged {acknowledged} of the {} records sent, yet the {} \
+                 succeeded (transactional.id \"{id}\"): records may be missing from the topic",
+                self.location(),
+                self.records,
+                if in_transaction { "commit" } else { "flush" },
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -309,6 +333,7 @@ impl<T: 'static> TransactionalWriter<T> for KafkaWriter<T> {
                 .begin_transaction()
                 .map_err(|e| format!("{}: cannot begin a transaction: {e}", self.location()))?;
             self.in_transaction = true;
+            tracing::debug!(transactional_id = self.transactional_id.as_deref(), "began a transaction");
         }
         for v in batch {
             self.send(v)?;
@@ -319,7 +344,7 @@ impl<T: 'static> TransactionalWriter<T> for KafkaWriter<T> {
     }
 
     fn pre_commit(&mut self, epoch: u64) -> Result<Vec<u8>, String> {
-        self.finish()?;
+        self.finish(epoch)?;
         let handle = Handle {
             transactional_id: self.transactional_id.clone().unwrap_or_default(),
             epoch,
