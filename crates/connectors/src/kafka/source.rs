@@ -278,6 +278,18 @@ impl<T: Send + 'static> Settings<T> {
         })?;
         let fail = |m: String| SourceError::new(self.location(p), m);
         let eof = if self.bounded { "true" } else { "false" };
+        // A partition read from its earliest record starts at offset 0, and only an offset
+        // below the partition's start (removed by retention) resets it to the earliest
+        // offset the broker reports. Asking the broker for its earliest offset up front
+        // (`Offset::Beginning`) is not safe: tansu 0.6 answers with the first offset of the
+        // batch it *stored* first, which under concurrent producers is not the lowest one,
+        // and every record below it would be skipped (docs/connectors.md, "tansu"). A
+        // stored offset that is out of range is an error, never a silent jump.
+        let from_earliest = match stored {
+            Some(position) => position == KafkaPosition::Earliest,
+            None => self.start == StartOffset::Earliest,
+        };
+        let reset = if from_earliest { "earliest" } else { "error" };
         let consumer: BaseConsumer = self
             .client
             .config(&[
@@ -286,7 +298,7 @@ impl<T: Send + 'static> Settings<T> {
                 ("enable.auto.offset.store", "false"),
                 ("allow.auto.create.topics", "false"),
                 ("isolation.level", "read_committed"),
-                ("auto.offset.reset", "error"),
+                ("auto.offset.reset", reset),
                 ("enable.partition.eof", eof),
             ])
             .create()
@@ -310,7 +322,7 @@ impl<T: Send + 'static> Settings<T> {
             },
         };
         let start = match position {
-            KafkaPosition::Earliest => Offset::Beginning,
+            KafkaPosition::Earliest => Offset::Offset(0),
             KafkaPosition::Offset(o) => Offset::Offset(o),
         };
         let mut assignment = TopicPartitionList::new();
