@@ -35,6 +35,15 @@ pub trait TransactionalWriter<T>: 'static {
     /// (a newer checkpoint that committed but is now skipped as damaged), since those
     /// epochs are replayed.
     fn recover(&mut self, pending: &[Vec<u8>], restored: u64) -> Result<(), String>;
+    /// After a restore, before [`recover`](Self::recover): the workers of the restored run
+    /// whose transactions this worker takes over (those `w` with `w % workers == worker`,
+    /// including its own index when it existed). A sink whose open transactions belong to
+    /// a writer identity outside the checkpoint (Kafka's transactional ids) fences them
+    /// here, so that none of them can still commit. By default, nothing.
+    fn take_over(&mut self, restored_workers: &[usize]) -> Result<(), String> {
+        let _ = restored_workers;
+        Ok(())
+    }
 }
 
 /// Creates the writers of a two-phase-commit sink.
@@ -109,13 +118,17 @@ impl<T: Element> PCollection<T> {
                 // This worker takes over the transactions of the restored workers w with
                 // w % workers == worker (rescaling keeps every one).
                 let old_workers = c.restored.as_ref().map_or(0, |m| m.workers as usize);
+                let taken_over: Vec<usize> = (0..old_workers).filter(|ow| ow % workers == worker).collect();
                 let mut restored: Vec<Vec<u8>> = Vec::new();
-                for ow in (0..old_workers).filter(|ow| ow % workers == worker) {
+                for &ow in &taken_over {
                     if let Some(bytes) = c.restored_blob(&worker_blob(&operator_id, ow)).map_err(fail)? {
                         let handles: Vec<Vec<u8>> = bincode::deserialize(&bytes)
                             .map_err(|e| fail(format!("bad stored transactions: {e}")))?;
                         restored.extend(handles);
                     }
+                }
+                if !taken_over.is_empty() {
+                    writer.take_over(&taken_over).map_err(fail)?;
                 }
                 writer.recover(&restored, c.rewind_epoch()).map_err(fail)?;
                 // The restored checkpoint is complete: what it pre-committed is published.

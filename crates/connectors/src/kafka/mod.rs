@@ -18,10 +18,17 @@
 //!
 //! Errors name the brokers, the topic and, for records, the partition and the offset.
 
+mod dedup;
+mod epoch;
+mod producer;
+mod progress;
+mod record;
 mod sink;
 mod source;
 
-pub use sink::{KafkaRecord, KafkaSink};
+pub use epoch::EPOCH_HEADER;
+pub use record::KafkaRecord;
+pub use sink::{DeliveryGuarantee, KafkaSink};
 pub use source::{KafkaMessage, KafkaSource, StartOffset};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

@@ -1,6 +1,8 @@
 //! [`KafkaSource`]: reads a Kafka topic, one Millstream partition per Kafka partition,
 //! with the offsets kept in Millstream's checkpoints.
 
+use super::dedup::{EpochDeduplicator, HeldRecord, Verdict};
+use super::epoch::{EpochTag, EPOCH_HEADER};
 use super::ClientSettings;
 use crate::files::BadRecordPolicy;
 use millstream_model::{Duration, Timestamp};
@@ -78,6 +80,8 @@ struct Settings<T> {
     start: StartOffset,
     bounded: bool,
     policy: BadRecordPolicy,
+    /// Whether records with the exactly-once sink's epoch tag are deduplicated.
+    epoch_tags: bool,
 }
 
 impl<T> Clone for Settings<T> {
@@ -91,6 +95,7 @@ impl<T> Clone for Settings<T> {
             start: self.start,
             bounded: self.bounded,
             policy: self.policy,
+            epoch_tags: self.epoch_tags,
         }
     }
 }
@@ -183,6 +188,7 @@ impl<T: Send + 'static> KafkaSource<T> {
                 start: StartOffset::Earliest,
                 bounded: false,
                 policy: BadRecordPolicy::Fail,
+                epoch_tags: true,
             }),
             watermarks: WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(5)),
         }
@@ -244,6 +250,16 @@ impl<T: Send + 'static> KafkaSource<T> {
         self
     }
 
+    /// Reads every copy of every epoch that Millstream's exactly-once
+    /// [`KafkaSink`](super::KafkaSink) published, as a consumer without Millstream would:
+    /// by default, records with its `millstream.epoch` header are held until their epoch is
+    /// complete in the partition and each epoch is read once (see
+    /// `docs/connectors.md`, "Exactly-once output").
+    pub fn without_epoch_deduplication(mut self) -> Self {
+        self.settings_mut().epoch_tags = false;
+        self
+    }
+
     /// What to do with a record that does not decode (default: fail the job; with
     /// [`BadRecordPolicy::DeadLetter`], it goes to the dead-letter output of
     /// [`Pipeline::read_with_dead_letters`](millstream_runtime::Pipeline::read_with_dead_letters)
@@ -255,12 +271,15 @@ impl<T: Send + 'static> KafkaSource<T> {
 }
 
 /// A partition's position in a checkpoint.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 enum KafkaPosition {
     /// Nothing read yet and started from the earliest record: resume from the earliest.
     Earliest,
     /// The next offset to read.
     Offset(i64),
+    /// The next offset to read, and the epochs of exactly-once sinks seen so far (with the
+    /// records of incomplete ones).
+    OffsetAndEpochs(i64, EpochDeduplicator),
 }
 
 impl<T: Send + 'static> Settings<T> {
@@ -271,7 +290,7 @@ impl<T: Send + 'static> Settings<T> {
     fn open_at(
         self: &Arc<Self>,
         partition: usize,
-        stored: Option<KafkaPosition>,
+        stored: Option<&KafkaPosition>,
     ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
         let p = i32::try_from(partition).map_err(|_| {
             SourceError::new(self.location(-1), format!("partition {partition} out of range"))
@@ -286,7 +305,7 @@ impl<T: Send + 'static> Settings<T> {
         // and every record below it would be skipped (docs/connectors.md, "tansu"). A
         // stored offset that is out of range is an error, never a silent jump.
         let from_earliest = match stored {
-            Some(position) => position == KafkaPosition::Earliest,
+            Some(position) => *position == KafkaPosition::Earliest,
             None => self.start == StartOffset::Earliest,
         };
         let reset = if from_earliest { "earliest" } else { "error" };
@@ -313,18 +332,17 @@ impl<T: Send + 'static> Settings<T> {
                 ))
             })
         };
-        let position = match stored {
-            Some(position) => position,
+        let (next, epochs) = match stored {
+            Some(KafkaPosition::Earliest) => (None, EpochDeduplicator::default()),
+            Some(KafkaPosition::Offset(o)) => (Some(*o), EpochDeduplicator::default()),
+            Some(KafkaPosition::OffsetAndEpochs(o, epochs)) => (Some(*o), epochs.clone()),
             None => match self.start {
-                StartOffset::Earliest => KafkaPosition::Earliest,
+                StartOffset::Earliest => (None, EpochDeduplicator::default()),
                 // Resolved now, so that a restore reads what arrived after the start.
-                StartOffset::Latest => KafkaPosition::Offset(watermarks()?.1),
+                StartOffset::Latest => (Some(watermarks()?.1), EpochDeduplicator::default()),
             },
         };
-        let start = match position {
-            KafkaPosition::Earliest => Offset::Offset(0),
-            KafkaPosition::Offset(o) => Offset::Offset(o),
-        };
+        let start = Offset::Offset(next.unwrap_or(0));
         let mut assignment = TopicPartitionList::new();
         assignment.add_partition_offset(&self.topic, p, start).map_err(|e| fail(e.to_string()))?;
         consumer.assign(&assignment).map_err(|e| fail(format!("cannot assign the partition: {e}")))?;
@@ -332,7 +350,8 @@ impl<T: Send + 'static> Settings<T> {
             settings: self.clone(),
             consumer,
             partition: p,
-            position,
+            next,
+            epochs,
             finished: false,
             dead: Vec::new(),
         }))
@@ -360,7 +379,7 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
         let stored: KafkaPosition = bincode::deserialize(position).map_err(|e| {
             SourceError::new(self.settings.location(partition as i32), format!("bad stored position: {e}"))
         })?;
-        self.settings.open_at(partition, Some(stored))
+        self.settings.open_at(partition, Some(&stored))
     }
 
     fn watermarks(&self) -> WatermarkStrategy {
@@ -373,8 +392,11 @@ struct KafkaPartitionReader<T> {
     settings: Arc<Settings<T>>,
     consumer: BaseConsumer,
     partition: i32,
-    /// Where reading resumes after what was emitted so far.
-    position: KafkaPosition,
+    /// The next offset to read; `None` before the first record of a partition read from
+    /// its earliest record.
+    next: Option<i64>,
+    /// Epochs of exactly-once sinks: what was emitted, what is held.
+    epochs: EpochDeduplicator,
     finished: bool,
     /// Records routed aside under [`BadRecordPolicy::DeadLetter`], not yet taken.
     dead: Vec<DeadLetter>,
@@ -423,14 +445,61 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
             match polled {
                 Ok(m) => {
                     let message = KafkaMessage::from_borrowed(&m);
-                    if let Some(record) = self.settings.decode(&message, &mut self.dead)? {
-                        out.push(record);
+                    let tag = match message.header(EPOCH_HEADER) {
+                        Some(value) if self.settings.epoch_tags => {
+                            Some(EpochTag::parse(value).map_err(|e| {
+                                SourceError::new(
+                                    format!(
+                                        "{} offset {}",
+                                        self.settings.location(m.partition()),
+                                        m.offset()
+                                    ),
+                                    e,
+                                )
+                            })?)
+                        }
+                        _ => None,
+                    };
+                    match tag {
+                        None => {
+                            if let Some(record) = self.settings.decode(&message, &mut self.dead)? {
+                                out.push(record);
+                            }
+                        }
+                        Some(tag) => {
+                            let held = HeldRecord::of(&message);
+                            match self
+                                .epochs
+                                .offer(tag, held)
+                                .map_err(|e| SourceError::new(self.settings.location(self.partition), e))?
+                            {
+                                Verdict::Held | Verdict::Duplicate => {}
+                                Verdict::Complete(records) => {
+                                    for r in &records {
+                                        let message = r.message(&self.settings.topic, self.partition);
+                                        if let Some(record) =
+                                            self.settings.decode(&message, &mut self.dead)?
+                                        {
+                                            out.push(record);
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
-                    self.position = KafkaPosition::Offset(m.offset() + 1);
+                    self.next = Some(m.offset() + 1);
                     read += 1;
                 }
                 Err(KafkaError::PartitionEOF(_)) => {
-                    // Only reported when bounded: the partition is read to its end.
+                    // Only reported when bounded: the partition is read to its end. Copies of
+                    // epochs still incomplete here were aborted (a broker that hides aborted
+                    // transactions never shows them).
+                    if let Some(offset) = self.epochs.oldest_held() {
+                        tracing::debug!(
+                            location = %self.settings.location(self.partition), offset,
+                            "incomplete epoch copies at the end of the partition are not read"
+                        );
+                    }
                     self.finished = true;
                     break;
                 }
@@ -471,19 +540,48 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
     }
 
     fn position(&self) -> String {
-        match self.position {
-            KafkaPosition::Earliest => {
-                format!("{} at its earliest offset", self.settings.location(self.partition))
-            }
-            KafkaPosition::Offset(o) => format!("{} offset {o}", self.settings.location(self.partition)),
+        match self.next {
+            None => format!("{} at its earliest offset", self.settings.location(self.partition)),
+            Some(o) => format!("{} offset {o}", self.settings.location(self.partition)),
         }
     }
 
     fn checkpoint_position(&self) -> Option<Vec<u8>> {
-        bincode::serialize(&self.position).ok()
+        let position = match self.next {
+            None => KafkaPosition::Earliest,
+            Some(o) if self.epochs.is_empty() => KafkaPosition::Offset(o),
+            Some(o) => KafkaPosition::OffsetAndEpochs(o, self.epochs.clone()),
+        };
+        bincode::serialize(&position).ok()
     }
 
     fn take_dead_letters(&mut self, out: &mut Vec<DeadLetter>) {
         out.append(&mut self.dead);
+    }
+}
+
+impl HeldRecord {
+    /// A copy of `m`, held until its epoch is complete.
+    fn of(m: &KafkaMessage<'_>) -> Self {
+        HeldRecord {
+            offset: m.offset,
+            key: m.key.map(<[u8]>::to_vec),
+            payload: m.payload.map(<[u8]>::to_vec),
+            timestamp: m.timestamp,
+            headers: m.headers.iter().map(|(k, v)| ((*k).to_owned(), v.map(<[u8]>::to_vec))).collect(),
+        }
+    }
+
+    /// The message as the decoder sees it.
+    fn message<'a>(&'a self, topic: &'a str, partition: i32) -> KafkaMessage<'a> {
+        KafkaMessage {
+            topic,
+            partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            payload: self.payload.as_deref(),
+            timestamp: self.timestamp,
+            headers: self.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect(),
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Scaffolding shared by the connectors' integration tests.
 #![allow(dead_code)] // each test file uses its own share
 
+pub mod kafka;
+
 use millstream_checkpoint::CheckpointStore;
 use millstream_connectors::ExactlyOnceFileSink;
 use millstream_model::WindowedValue;
