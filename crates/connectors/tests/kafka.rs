@@ -431,3 +431,61 @@ fn a_source_reads_records_below_the_earliest_offset_a_broker_misreports() {
     );
     assert_eq!(got, expected);
 }
+
+/// A transactional producer of `topic` partition 0 that has written `records` in a
+/// transaction it has not ended.
+fn open_transaction(brokers: &str, topic: &str, records: std::ops::Range<i64>) -> BaseProducer {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("transactional.id", format!("{topic}-open"))
+        .create()
+        .expect("producer");
+    producer.init_transactions(TIMEOUT).expect("init transactions");
+    producer.begin_transaction().expect("begin");
+    for i in records {
+        let payload = i.to_string();
+        producer.send(BaseRecord::<(), String>::to(topic).partition(0).payload(&payload)).expect("send");
+    }
+    producer.flush(TIMEOUT).expect("flush");
+    producer
+}
+
+#[test]
+fn a_bounded_source_waits_for_an_open_transaction_instead_of_ending_before_it() {
+    let Some(brokers) = broker() else { return };
+    let topic = topic(&brokers, "open-txn", 1);
+    produce(&brokers, &topic, (0..10).map(|i| (0, i.to_string(), T0 + i)));
+    let producer = open_transaction(&brokers, &topic, 10..20);
+    // The transaction commits a while after the job reached the last stable offset.
+    let committer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        producer.commit_transaction(TIMEOUT).expect("commit");
+    });
+    let p = Pipeline::new();
+    let out = p.read("Kafka", KafkaSource::strings(brokers.clone(), topic.clone()).bounded()).collect();
+    Runner::new().run(&p).expect("run");
+    committer.join().expect("committer");
+    let mut got: Vec<i64> = out.values().iter().map(|v| v.parse().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (0..20).collect::<Vec<_>>(), "the committed transaction's records are read too");
+}
+
+#[test]
+fn a_transaction_that_never_ends_fails_a_bounded_source_loudly() {
+    let Some(brokers) = broker() else { return };
+    let topic = topic(&brokers, "stuck-txn", 1);
+    produce(&brokers, &topic, (0..10).map(|i| (0, i.to_string(), T0 + i)));
+    let producer = open_transaction(&brokers, &topic, 10..20);
+    let p = Pipeline::new();
+    p.read(
+        "Kafka",
+        KafkaSource::strings(brokers.clone(), topic.clone())
+            .bounded()
+            .with_timeout(std::time::Duration::from_secs(2)),
+    )
+    .collect();
+    let err = Runner::new().run(&p).unwrap_err().to_string();
+    assert!(err.contains(&format!("Kafka topic \"{topic}\" partition 0 offset")), "{err}");
+    assert!(err.contains("no transaction ended within 4s"), "{err}");
+    producer.abort_transaction(TIMEOUT).expect("abort");
+}

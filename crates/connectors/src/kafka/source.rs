@@ -353,6 +353,8 @@ impl<T: Send + 'static> Settings<T> {
             next,
             epochs,
             finished: false,
+            held_back_since: None,
+            end_reader: None,
             dead: Vec::new(),
         }))
     }
@@ -398,6 +400,11 @@ struct KafkaPartitionReader<T> {
     /// Epochs of exactly-once sinks: what was emitted, what is held.
     epochs: EpochDeduplicator,
     finished: bool,
+    /// Bounded: since when the reader has been at the last stable offset while the
+    /// partition holds records beyond it (a transaction not yet ended).
+    held_back_since: Option<std::time::Instant>,
+    /// A `read_uncommitted` client for the partition's end offset, made when needed.
+    end_reader: Option<BaseConsumer>,
     /// Records routed aside under [`BadRecordPolicy::DeadLetter`], not yet taken.
     dead: Vec<DeadLetter>,
 }
@@ -431,6 +438,46 @@ impl<T: Send + 'static> Settings<T> {
                 }
             }
         }
+    }
+}
+
+impl<T: Send + 'static> KafkaPartitionReader<T> {
+    /// Whether a bounded reader at the end of what `read_committed` shows has read the
+    /// whole partition: its position is at the partition's end (`read_uncommitted` high
+    /// watermark). Otherwise a transaction is open, and the reader waits (see `read`).
+    fn at_end(&mut self) -> Result<bool, SourceError> {
+        let s = &self.settings;
+        let fail = |e: String| SourceError::new(s.location(self.partition), e);
+        let position = self
+            .consumer
+            .position()
+            .ok()
+            .and_then(|list| list.find_partition(&s.topic, self.partition).map(|e| e.offset()))
+            .and_then(|o| o.to_raw())
+            .filter(|o| *o >= 0)
+            .or(self.next)
+            .unwrap_or(0);
+        if self.end_reader.is_none() {
+            let client =
+                s.client.config(&[("isolation.level", "read_uncommitted")]).create().map_err(|e| {
+                    fail(format!("cannot create a Kafka client for brokers {}: {e}", s.client.brokers))
+                })?;
+            self.end_reader = Some(client);
+        }
+        let Some(end_reader) = &self.end_reader else { return Ok(true) };
+        let (_, end) =
+            end_reader.fetch_watermarks(&s.topic, self.partition, s.client.timeout).map_err(|e| {
+                fail(format!("cannot read the end offset from brokers {}: {e}", s.client.brokers))
+            })?;
+        if position >= end {
+            self.held_back_since = None;
+            return Ok(true);
+        }
+        if self.held_back_since.is_none() {
+            tracing::debug!(location = %s.location(self.partition), position, end, "waiting for an open transaction");
+            self.held_back_since = Some(std::time::Instant::now());
+        }
+        Ok(false)
     }
 }
 
@@ -488,12 +535,19 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
                         }
                     }
                     self.next = Some(m.offset() + 1);
+                    self.held_back_since = None;
                     read += 1;
                 }
                 Err(KafkaError::PartitionEOF(_)) => {
-                    // Only reported when bounded: the partition is read to its end. Copies of
-                    // epochs still incomplete here were aborted (a broker that hides aborted
-                    // transactions never shows them).
+                    // Only reported when bounded. The end under read_committed is the last
+                    // stable offset: where the oldest transaction still open begins. If the
+                    // partition holds records beyond it, wait for that transaction to end
+                    // rather than finish without them.
+                    if !self.at_end()? {
+                        break;
+                    }
+                    // Copies of epochs still incomplete here were aborted (a broker that
+                    // hides aborted transactions never shows them).
                     if let Some(offset) = self.epochs.oldest_held() {
                         tracing::debug!(
                             location = %self.settings.location(self.partition), offset,
@@ -528,6 +582,19 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
                         }
                     }
                 }
+            }
+        }
+        if let (Some(since), 0) = (self.held_back_since, read) {
+            let limit = self.settings.client.timeout * 2;
+            if since.elapsed() > limit {
+                return Err(SourceError::new(
+                    self.position(),
+                    format!(
+                        "the partition holds records beyond the last stable offset, and no transaction ended \
+                         within {limit:?}: a transaction stays open, or the broker does not resolve an aborted \
+                         one (read_committed readers cannot see past it)"
+                    ),
+                ));
             }
         }
         if self.finished {

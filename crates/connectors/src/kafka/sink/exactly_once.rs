@@ -153,6 +153,7 @@ impl<T: 'static> TransactionalWriter<T> for ExactlyOnceWriter<T> {
     }
 
     fn commit(&mut self, handles: &[Vec<u8>]) -> Result<(), String> {
+        let (mut republished, mut already) = (0, 0);
         for bytes in handles {
             let h: EpochHandle =
                 bincode::deserialize(bytes).map_err(|e| self.fail(format!("bad stored epoch: {e}")))?;
@@ -172,10 +173,18 @@ impl<T: 'static> TransactionalWriter<T> for ExactlyOnceWriter<T> {
                         );
                     }
                     tracing::debug!(slot = h.slot, epoch = h.epoch, "already published");
+                    already += 1;
                     continue;
                 }
+                republished += 1;
             }
             self.publish(&h)?;
+        }
+        if republished + already > 0 {
+            tracing::info!(
+                topic = %self.config.topic, worker = self.worker, republished, already_published = already,
+                "restored epochs: published those Kafka did not have"
+            );
         }
         Ok(())
     }
