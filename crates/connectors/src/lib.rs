@@ -14,7 +14,7 @@
 //! | [`LogSource`] | source | records of a topic of the embedded log, offsets in checkpoints, per-partition watermarks |
 //! | [`LogExactlyOnceSink`] | sink | records appended to a topic of the embedded log, exactly once per checkpoint |
 //! | [`KafkaSource`] | source | records of a Kafka topic, offsets in checkpoints, per-partition watermarks |
-//! | [`KafkaSink`] | sink | records written to a Kafka topic, one transaction per epoch (at-least-once) |
+//! | [`KafkaSink`] | sink | records written to a Kafka topic, exactly once per checkpoint (or at least once) |
 //! | [`PostgresUpsertSink`] | sink | rows upserted into a PostgreSQL table, exactly once per checkpoint |
 //!
 //! Errors name where they happened (`file:line`) and fail the job with a

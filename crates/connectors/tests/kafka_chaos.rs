@@ -163,7 +163,9 @@ fn run_job(args: &[String]) -> Result<(), String> {
         "Output",
         KafkaSink::new(brokers, output, format!("{output}-sink"), |v: &WindowedValue<i64>| {
             Ok(KafkaRecord::keyed(v.value.to_string(), (v.value * 10).to_string()))
-        }),
+        })
+        // The test broker, tansu 0.6, can leave interleaved transactions unresolved.
+        .one_transaction_at_a_time(),
     );
     let store = CheckpointStore::local(Path::new(dir).join("chk")).map_err(|e| e.to_string())?;
     Runner::new()

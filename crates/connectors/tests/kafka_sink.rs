@@ -59,7 +59,9 @@ fn kafka_to_kafka_on(
     let sink = KafkaSink::new(brokers, output, format!("{output}-sink"), |v: &WindowedValue<i64>| {
         Ok(KafkaRecord::keyed(v.value.to_string(), (v.value * 10).to_string()))
     })
-    .with_delivery_guarantee(guarantee);
+    .with_delivery_guarantee(guarantee)
+    // The test broker, tansu 0.6, can leave interleaved transactions unresolved.
+    .one_transaction_at_a_time();
     let records = p.read("Kafka", source);
     records.write_exactly_once("ToKafka", sink);
     records.write_exactly_once(
@@ -174,6 +176,7 @@ fn sink_for(brokers: &str, output: &str) -> KafkaSink<i64> {
     KafkaSink::new(brokers, output, format!("{output}-sink"), |v: &WindowedValue<i64>| {
         Ok(KafkaRecord::keyed(v.value.to_string(), (v.value * 10).to_string()))
     })
+    .one_transaction_at_a_time()
 }
 
 fn values(range: std::ops::Range<i64>) -> Vec<WindowedValue<i64>> {

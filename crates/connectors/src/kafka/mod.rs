@@ -9,12 +9,13 @@
 //!   function of the record), and every partition has its own watermark. A bounded mode
 //!   reads every partition until it first reaches its end, so a batch job or a test
 //!   finishes.
-//! * **Sink.** Records are written in one Kafka transaction per worker and checkpoint
-//!   epoch, committed when the epoch ends. A checkpoint completes only after every
-//!   worker's transaction for it is committed, so nothing is lost; after a failure the
-//!   epochs since the restored checkpoint are written again. The guarantee is
-//!   *at-least-once*, with atomic per-epoch visibility for `read_committed` readers
-//!   (see [`KafkaSink`] and `docs/connectors.md` for why it is not exactly-once).
+//! * **Sink.** By default exactly-once: each checkpoint epoch's records are kept in the
+//!   checkpoint and published when it completes, in one Kafka transaction per worker
+//!   ending with a marker in a progress topic; after a failure the restarted workers
+//!   fence the old transactional ids, read the markers and publish only the epochs Kafka
+//!   lacks. Every record carries an epoch tag that lets the source read each epoch once
+//!   even from a broker that shows aborted transactions. Or at-least-once. See
+//!   [`KafkaSink`] and `docs/connectors.md`.
 //!
 //! Errors name the brokers, the topic and, for records, the partition and the offset.
 

@@ -109,13 +109,19 @@ pub(super) fn read_published(
         ])
         .create()
         .map_err(|e| format!("{}: cannot create a consumer: {e}", place()))?;
+    // The end offsets from a read_uncommitted client: a read_committed one answers the
+    // last stable offset, which an open transaction holds back (and tansu answers 0).
+    let end_reader: BaseConsumer = client
+        .config(&[("isolation.level", "read_uncommitted")])
+        .create()
+        .map_err(|e| format!("{}: cannot create a consumer: {e}", place()))?;
     let mut assignment = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     // An empty partition has no position to compare (librdkafka reports none before the
     // first record): it is caught up from the start.
     let mut caught_up = std::collections::BTreeSet::new();
     for p in 0..partitions as i32 {
-        let (_, high) = consumer
+        let (_, high) = end_reader
             .fetch_watermarks(topic, p, client.timeout)
             .map_err(|e| format!("{}: cannot read the end offsets: {e}", place()))?;
         ends.insert(p, high);

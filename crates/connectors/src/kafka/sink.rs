@@ -66,6 +66,8 @@ struct SinkConfig<T> {
     progress_topic: Option<String>,
     encode: Arc<EncodeFn<T>>,
     guarantee: DeliveryGuarantee,
+    /// Whether the writers of this process publish one transaction at a time.
+    one_transaction_at_a_time: bool,
 }
 
 impl<T> Clone for SinkConfig<T> {
@@ -77,6 +79,7 @@ impl<T> Clone for SinkConfig<T> {
             progress_topic: self.progress_topic.clone(),
             encode: self.encode.clone(),
             guarantee: self.guarantee,
+            one_transaction_at_a_time: self.one_transaction_at_a_time,
         }
     }
 }
@@ -142,6 +145,7 @@ impl<T> KafkaSink<T> {
                 progress_topic: None,
                 encode: Arc::new(encode),
                 guarantee: DeliveryGuarantee::ExactlyOnce,
+                one_transaction_at_a_time: false,
             }),
         }
     }
@@ -174,6 +178,17 @@ impl<T> KafkaSink<T> {
     /// Chooses the guarantee (default [`DeliveryGuarantee::ExactlyOnce`]).
     pub fn with_delivery_guarantee(mut self, guarantee: DeliveryGuarantee) -> Self {
         self.config_mut().guarantee = guarantee;
+        self
+    }
+
+    /// Makes the exactly-once writers of this process (of every such sink) publish one
+    /// transaction at a time, so that their transactions never interleave in a partition.
+    /// For tansu 0.6, which can leave a committed transaction unresolved for good when
+    /// transactions that interleave end in some orders (read_committed readers then stop
+    /// at it; `docs/connectors.md` has the reproduction). Costs the parallelism of
+    /// publication across workers; Apache Kafka does not need it.
+    pub fn one_transaction_at_a_time(mut self) -> Self {
+        self.config_mut().one_transaction_at_a_time = true;
         self
     }
 

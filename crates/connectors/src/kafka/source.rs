@@ -67,6 +67,9 @@ pub enum StartOffset {
     Latest,
 }
 
+/// How long a bounded reader waits at its end for open transactions, by default.
+const DEFAULT_OPEN_TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 type DecodeFn<T> = dyn Fn(&KafkaMessage<'_>) -> Result<T, String> + Send + Sync;
 type TimestampFn<T> = dyn Fn(&T, &KafkaMessage<'_>) -> Timestamp + Send + Sync;
 
@@ -82,6 +85,8 @@ struct Settings<T> {
     policy: BadRecordPolicy,
     /// Whether records with the exactly-once sink's epoch tag are deduplicated.
     epoch_tags: bool,
+    /// How long a bounded reader waits for open transactions at its end.
+    open_transaction_timeout: std::time::Duration,
 }
 
 impl<T> Clone for Settings<T> {
@@ -96,6 +101,7 @@ impl<T> Clone for Settings<T> {
             bounded: self.bounded,
             policy: self.policy,
             epoch_tags: self.epoch_tags,
+            open_transaction_timeout: self.open_transaction_timeout,
         }
     }
 }
@@ -189,6 +195,7 @@ impl<T: Send + 'static> KafkaSource<T> {
                 bounded: false,
                 policy: BadRecordPolicy::Fail,
                 epoch_tags: true,
+                open_transaction_timeout: DEFAULT_OPEN_TRANSACTION_TIMEOUT,
             }),
             watermarks: WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(5)),
         }
@@ -241,6 +248,14 @@ impl<T: Send + 'static> KafkaSource<T> {
     /// Offsets are never committed to it; it only names the clients to the brokers.
     pub fn with_group_id(mut self, group_id: impl Into<String>) -> Self {
         self.settings_mut().group_id = group_id.into();
+        self
+    }
+
+    /// How long a bounded reader that reached the last stable offset waits for the open
+    /// transactions beyond it to end before it fails (default 60 s, Kafka's default
+    /// `transaction.timeout.ms`).
+    pub fn with_open_transaction_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings_mut().open_transaction_timeout = timeout;
         self
     }
 
@@ -585,7 +600,7 @@ impl<T: Send + 'static> SourceReader<T> for KafkaPartitionReader<T> {
             }
         }
         if let (Some(since), 0) = (self.held_back_since, read) {
-            let limit = self.settings.client.timeout * 2;
+            let limit = self.settings.open_transaction_timeout;
             if since.elapsed() > limit {
                 return Err(SourceError::new(
                     self.position(),

@@ -249,8 +249,10 @@ pub fn numbers_decoder(
     numbers_decoder_failing_once_when(decoded, fail)
 }
 
-/// A decoder of numbers that counts its calls and fails once, at the first 100th record
-/// at which `when` holds (checked then only, since it may be slow).
+/// A decoder of numbers that counts its calls and fails once, when `when` holds: checked
+/// at every 100th record (it may be slow), and from the 2,000th record on at every record,
+/// 5 ms apart, so that the job slows down until `when` holds instead of ending first (the
+/// worker thread is never blocked: checkpoints and sinks go on between records).
 pub fn numbers_decoder_failing_once_when(
     decoded: Arc<AtomicU64>,
     when: Option<impl Fn() -> bool + Send + Sync + 'static>,
@@ -261,9 +263,15 @@ pub fn numbers_decoder_failing_once_when(
         // Slow enough for checkpoints to complete while the job runs.
         std::thread::sleep(std::time::Duration::from_micros(50));
         if let Some(when) = &when {
-            if n.is_multiple_of(100) && !failed.load(Ordering::SeqCst) && when() {
-                failed.store(true, Ordering::SeqCst);
-                return Err("injected failure".to_owned());
+            let waiting = n > 2_000;
+            if !failed.load(Ordering::SeqCst) && (n.is_multiple_of(100) || waiting) {
+                if when() {
+                    failed.store(true, Ordering::SeqCst);
+                    return Err("injected failure".to_owned());
+                }
+                if waiting {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
             }
         }
         let text = std::str::from_utf8(m.payload.unwrap_or_default()).map_err(|e| e.to_string())?;

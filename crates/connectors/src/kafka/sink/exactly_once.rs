@@ -14,7 +14,10 @@ use millstream_runtime::TransactionalWriter;
 use rdkafka::producer::{BaseRecord, Producer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Held while publishing, by sinks set to publish one transaction at a time per process.
+static PUBLICATION: Mutex<()> = Mutex::new(());
 
 /// A pre-committed epoch, as the checkpoint keeps it.
 #[derive(Serialize, Deserialize)]
@@ -89,6 +92,10 @@ impl<T> ExactlyOnceWriter<T> {
             })
             .collect();
         let timeout = self.config.client.timeout;
+        let _turn = self
+            .config
+            .one_transaction_at_a_time
+            .then(|| PUBLICATION.lock().unwrap_or_else(|e| e.into_inner()));
         self.producer
             .inner
             .begin_transaction()
