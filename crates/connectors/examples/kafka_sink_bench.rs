@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release -p millstream-connectors --example kafka_sink_bench -- \
 //!     [--brokers 127.0.0.1:9092] [--records 1000000] [--interval-ms 1000] [--workers 2] [--runs 3]
+//!     [--one-transaction-at-a-time true|false]
 //! ```
+//!
+//! `--one-transaction-at-a-time` (default true) is what tansu 0.6 needs (see
+//! `docs/connectors.md`).
 //!
 //! For each run and guarantee it prints the job's wall time, records per second, the
 //! checkpoints completed and the bytes they wrote (the exactly-once sink keeps each epoch's
@@ -27,6 +31,7 @@ struct Args {
     interval_ms: u64,
     workers: usize,
     runs: usize,
+    one_at_a_time: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -42,6 +47,9 @@ fn args() -> Result<Args, String> {
             "--interval-ms" => a.interval_ms = number()?,
             "--workers" => a.workers = number()? as usize,
             "--runs" => a.runs = number()? as usize,
+            "--one-transaction-at-a-time" => {
+                a.one_at_a_time = value.parse().map_err(|e| format!("{flag}: {e}"))?
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }

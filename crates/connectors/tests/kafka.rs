@@ -13,7 +13,6 @@ use millstream_model::{Duration, FixedWindows, WindowedValue};
 use millstream_runtime::{Pipeline, Runner, WatermarkStrategy, Window};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -370,17 +369,10 @@ fn produce_concurrently_in_transactions(brokers: &str, topic: &str, producers: u
                 producer.begin_transaction().expect("begin");
                 for i in 0..per_producer {
                     let payload = format!("{w}-{i}");
-                    let mut record = BaseRecord::<(), String>::to(topic).partition(0).payload(&payload);
-                    loop {
-                        match producer.send(record) {
-                            Ok(()) => break,
-                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                                producer.poll(std::time::Duration::from_millis(10));
-                                record = back;
-                            }
-                            Err((e, _)) => panic!("produce: {e}"),
-                        }
-                    }
+                    send_blocking(
+                        &producer,
+                        BaseRecord::<(), String>::to(topic).partition(0).payload(&payload),
+                    );
                 }
                 producer.commit_transaction(TIMEOUT).expect("commit");
             });

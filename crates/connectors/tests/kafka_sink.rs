@@ -104,21 +104,27 @@ fn sink_writes_every_record_exactly_once_when_nothing_fails() {
     }
 }
 
+/// Runs the Kafka-to-Kafka job over `n` records until its injected failure, then again to
+/// its end; returns the output topic and how many records the failed run had written.
+fn fail_then_restart(brokers: &str, name: &str, n: i64, guarantee: DeliveryGuarantee) -> (String, usize) {
+    let input = topic(brokers, &format!("{name}-in"), 3);
+    let output = topic(brokers, &format!("{name}-out"), 2);
+    produce(brokers, &input, numbered(3, n, 1));
+    let dir = TempDir::new(name);
+    let err = kafka_to_kafka(brokers, &input, &output, dir.path(), true, guarantee).unwrap_err();
+    assert!(err.contains("injected failure"), "{err}");
+    // What the first run wrote (exactly-once: only epochs of complete checkpoints).
+    let before = read_topic_as(brokers, &output, 2, "read_uncommitted", 1).len();
+    assert!(before > 0 && before < n as usize, "{before} records written before the failure");
+    kafka_to_kafka(brokers, &input, &output, dir.path(), false, guarantee).expect("restart");
+    (output, before)
+}
+
 #[test]
 fn an_exactly_once_sink_publishes_every_record_once_across_a_failure() {
     let Some(brokers) = broker() else { return };
-    let input = topic(&brokers, "sink-fail-in", 3);
-    let output = topic(&brokers, "sink-fail-out", 2);
     let n = 20_000;
-    produce(&brokers, &input, numbered(3, n, 1));
-    let dir = TempDir::new("kafka-sink-fail");
-    let guarantee = DeliveryGuarantee::ExactlyOnce;
-    let err = kafka_to_kafka(&brokers, &input, &output, dir.path(), true, guarantee).unwrap_err();
-    assert!(err.contains("injected failure"), "{err}");
-    // What the first run published: only epochs of complete checkpoints.
-    let before = read_topic_as(&brokers, &output, 2, "read_uncommitted", 1).len();
-    assert!(before > 0 && before < n as usize, "{before} records published before the failure");
-    kafka_to_kafka(&brokers, &input, &output, dir.path(), false, guarantee).expect("restart");
+    let (output, before) = fail_then_restart(&brokers, "sink-fail", n, DeliveryGuarantee::ExactlyOnce);
     let expected: BTreeMap<i64, usize> = (0..n).map(|i| (i * 10, 1)).collect();
     // The failure was inside the job, so no transaction was left half-written: even a
     // reader on a broker that shows aborted transactions sees every record once.
@@ -131,17 +137,8 @@ fn an_exactly_once_sink_publishes_every_record_once_across_a_failure() {
 #[test]
 fn an_at_least_once_sink_writes_every_record_across_a_failure() {
     let Some(brokers) = broker() else { return };
-    let input = topic(&brokers, "alo-fail-in", 3);
-    let output = topic(&brokers, "alo-fail-out", 2);
     let n = 20_000;
-    produce(&brokers, &input, numbered(3, n, 1));
-    let dir = TempDir::new("kafka-alo-fail");
-    let guarantee = DeliveryGuarantee::AtLeastOnce;
-    let err = kafka_to_kafka(&brokers, &input, &output, dir.path(), true, guarantee).unwrap_err();
-    assert!(err.contains("injected failure"), "{err}");
-    let before = read_topic_as(&brokers, &output, 2, "read_uncommitted", 1).len();
-    assert!(before > 0 && before < n as usize, "{before} records written before the failure");
-    kafka_to_kafka(&brokers, &input, &output, dir.path(), false, guarantee).expect("restart");
+    let (output, before) = fail_then_restart(&brokers, "alo-fail", n, DeliveryGuarantee::AtLeastOnce);
     let got = read_topic(&brokers, &output, 2, n as usize);
     let counts = counts(got.iter().map(|(_, v)| v.parse().unwrap()));
     let expected: Vec<i64> = (0..n).map(|i| i * 10).collect();

@@ -10,7 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,6 +82,23 @@ impl rdkafka::producer::ProducerContext for Acks {
     }
 }
 
+/// Hands `record` to `producer`, waiting while its queue is full.
+pub fn send_blocking<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, (), String>,
+) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                producer.poll(std::time::Duration::from_millis(10));
+                record = back;
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
+}
+
 /// Writes `(partition, payload, timestamp ms)` records and waits until all are acknowledged.
 pub fn produce(brokers: &str, topic: &str, records: impl IntoIterator<Item = (i32, String, i64)>) {
     let producer: BaseProducer<Acks> = ClientConfig::new()
@@ -91,18 +108,8 @@ pub fn produce(brokers: &str, topic: &str, records: impl IntoIterator<Item = (i3
         .expect("producer");
     let mut sent = 0u64;
     for (partition, payload, ts) in records {
-        let mut record =
-            BaseRecord::<(), String>::to(topic).partition(partition).payload(&payload).timestamp(ts);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    producer.poll(std::time::Duration::from_millis(10));
-                    record = back;
-                }
-                Err((e, _)) => panic!("produce: {e}"),
-            }
-        }
+        let record = BaseRecord::<(), String>::to(topic).partition(partition).payload(&payload).timestamp(ts);
+        send_blocking(&producer, record);
         sent += 1;
     }
     producer.flush(TIMEOUT).expect("flush");
