@@ -35,8 +35,14 @@ struct Args {
 }
 
 fn args() -> Result<Args, String> {
-    let mut a =
-        Args { brokers: "127.0.0.1:9092".into(), records: 1_000_000, interval_ms: 1000, workers: 2, runs: 3 };
+    let mut a = Args {
+        brokers: "127.0.0.1:9092".into(),
+        records: 1_000_000,
+        interval_ms: 1000,
+        workers: 2,
+        runs: 3,
+        one_at_a_time: true,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
