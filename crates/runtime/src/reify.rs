@@ -16,7 +16,7 @@ impl<T: Element> PCollection<T> {
     ///
     /// ```
     /// use millstream_model::combiners::Sum;
-    /// use millstream_model::{Duration, FixedWindows, Timestamp, Window as BoundedWindow};
+    /// use millstream_model::{Duration, FixedWindows, Timestamp};
     /// use millstream_runtime::{Pipeline, Runner, Window};
     ///
     /// let p = Pipeline::new();
@@ -29,7 +29,6 @@ impl<T: Element> PCollection<T> {
     ///     .collect();
     /// Runner::new().run(&p).unwrap();
     /// assert_eq!(sums.values(), vec!["a [12:00:00, 12:00:10) 2 OnTime".to_string()]);
-    /// # let _ = BoundedWindow::Global;
     /// ```
     pub fn reify_windows(&self) -> PCollection<(T, Window, PaneInfo)> {
         self.element_wise("ReifyWindows", self.strategy.clone(), || {
