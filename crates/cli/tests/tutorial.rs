@@ -54,10 +54,12 @@ fn write_crate(dir: &Path) {
     assert!(manifest.contains(tutorial_dependency), "the tutorial's Cargo.toml changed: {manifest}");
     let here = workspace_root().join("crates/millstream");
     let manifest = manifest.replace(tutorial_dependency, &format!("millstream = {{ path = {:?} }}", here));
-    let workspace_manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("workspace Cargo.toml");
+    let workspace_manifest =
+        std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("workspace Cargo.toml");
     let profiles = &workspace_manifest[workspace_manifest.find("[profile.").expect("workspace profiles")..];
     std::fs::create_dir_all(dir.join("src")).expect("create the crate");
-    std::fs::write(dir.join("Cargo.toml"), format!("{manifest}\n# Added by the test:\n{profiles}")).expect("write");
+    std::fs::write(dir.join("Cargo.toml"), format!("{manifest}\n# Added by the test:\n{profiles}"))
+        .expect("write");
     std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
     for name in ["src/main.rs", "scores-1.txt", "scores-2.txt"] {
         std::fs::write(dir.join(name), tutorial_file(name)).expect("write a tutorial file");
@@ -72,7 +74,10 @@ fn show(out: &Output) -> String {
 /// `./millstream-data/log` there), as the tutorial does; checks that the tutorial shows
 /// the command; returns its standard output.
 fn millstream(dir: &Path, args: &str) -> String {
-    assert!(TUTORIAL.contains(&format!("millstream {args}\n")), "the tutorial does not say `millstream {args}`");
+    assert!(
+        TUTORIAL.contains(&format!("millstream {args}\n")),
+        "the tutorial does not say `millstream {args}`"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_millstream"))
         .args(args.split_whitespace())
         .current_dir(dir)

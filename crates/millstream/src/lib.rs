@@ -64,9 +64,9 @@ pub mod prelude {
 
     // Connectors: files, the generator, stdout, the embedded log, exactly-once sinks.
     pub use millstream_connectors::{
-        log_record_timestamp, BadRecordPolicy, CsvSource, DataType, ExactlyOnceFileSink, Field, GeneratorSource,
-        JsonLinesSink, JsonLinesSource, LogExactlyOnceSink, LogSource, LogStartOffset, Row, Schema, StdoutSink,
-        TextSink, TextSource, Value, WatchSource,
+        log_record_timestamp, BadRecordPolicy, CsvSource, DataType, ExactlyOnceFileSink, Field,
+        GeneratorSource, JsonLinesSink, JsonLinesSource, LogExactlyOnceSink, LogSource, LogStartOffset, Row,
+        Schema, StdoutSink, TextSink, TextSource, Value, WatchSource,
     };
     // Heavy connectors, each behind its feature.
     #[cfg(feature = "kafka")]
@@ -86,9 +86,9 @@ pub mod prelude {
         ApproximateDistinct, Count, Max, MaxF64, Mean, Min, MinF64, Numeric, Sum, TopK,
     };
     pub use millstream_model::{
-        AccumulationMode, CombineFn, Duration, FixedWindows, GlobalWindows, IntervalWindow, PaneInfo, Sessions,
-        SlidingWindows, Timestamp, Timing, ToList, Trigger, UntilNextElement, Window as BoundedWindow, WindowFn,
-        WindowedValue,
+        AccumulationMode, CombineFn, Duration, FixedWindows, GlobalWindows, IntervalWindow, PaneInfo,
+        Sessions, SlidingWindows, Timestamp, Timing, ToList, Trigger, UntilNextElement,
+        Window as BoundedWindow, WindowFn, WindowedValue,
     };
 
     // The pipeline, its transforms and the runner.

@@ -80,7 +80,10 @@ impl<S> RateLimitedSource<S> {
         partitions: usize,
     ) -> Result<Box<dyn SourceReader<T>>, SourceError> {
         self.validate()?;
-        Ok(Box::new(RateLimitedReader { inner, bucket: TokenBucket::new(self.rate / partitions.max(1) as f64) }))
+        Ok(Box::new(RateLimitedReader {
+            inner,
+            bucket: TokenBucket::new(self.rate / partitions.max(1) as f64),
+        }))
     }
 }
 
@@ -207,7 +210,11 @@ mod tests {
         fn partitions(&self, workers: usize) -> Result<usize, SourceError> {
             Ok(workers)
         }
-        fn open(&self, partition: usize, partitions: usize) -> Result<Box<dyn SourceReader<u64>>, SourceError> {
+        fn open(
+            &self,
+            partition: usize,
+            partitions: usize,
+        ) -> Result<Box<dyn SourceReader<u64>>, SourceError> {
             self.reopen(partition, partitions, &(partition as u64).to_le_bytes())
         }
         fn reopen(
@@ -216,8 +223,15 @@ mod tests {
             partitions: usize,
             position: &[u8],
         ) -> Result<Box<dyn SourceReader<u64>>, SourceError> {
-            let next = u64::from_le_bytes(position.try_into().map_err(|_| SourceError::new("numbers", "bad position"))?);
-            Ok(Box::new(NumbersReader { next, stride: partitions as u64, n: self.n, reads: self.reads.clone() }))
+            let next = u64::from_le_bytes(
+                position.try_into().map_err(|_| SourceError::new("numbers", "bad position"))?,
+            );
+            Ok(Box::new(NumbersReader {
+                next,
+                stride: partitions as u64,
+                n: self.n,
+                reads: self.reads.clone(),
+            }))
         }
     }
 

@@ -107,7 +107,10 @@ mod tests {
     fn reifying_keeps_the_metadata() {
         let p = Pipeline::new();
         let input = p
-            .create_timestamped(vec![("a".to_string(), Timestamp(1_500)), ("b".to_string(), Timestamp(12_000))])
+            .create_timestamped(vec![
+                ("a".to_string(), Timestamp(1_500)),
+                ("b".to_string(), Timestamp(12_000)),
+            ])
             .window_into(Windowing::into(FixedWindows::of(Duration::from_secs(10))));
         let windows = input.reify_windows().collect();
         let timestamps = input.reify_timestamps().collect();
