@@ -93,27 +93,27 @@ fn totals(dir: &Path) -> Vec<String> {
     millstream(dir, "consume totals").lines().map(str::to_owned).collect()
 }
 
-fn start_job(binary: &Path, dir: &Path) -> Child {
+/// Starts the job; its standard error goes to `job-<run>.stderr` in the crate's directory
+/// (a file, not a pipe nobody reads while it runs).
+fn start_job(binary: &Path, dir: &Path, run: u32) -> Child {
+    let stderr = std::fs::File::create(dir.join(format!("job-{run}.stderr"))).expect("create stderr file");
     Command::new(binary)
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .expect("the tutorial's job starts")
 }
 
 /// Waits until `totals` holds at least `count` records, while the job keeps running.
-fn wait_for_totals(dir: &Path, job: &mut Child, count: usize) {
+fn wait_for_totals(dir: &Path, job: &mut Child, run: u32, count: usize) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if totals(dir).len() >= count {
             return;
         }
         if let Some(status) = job.try_wait().expect("job status") {
-            let mut stderr = String::new();
-            if let Some(mut e) = job.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-            }
+            let stderr = std::fs::read_to_string(dir.join(format!("job-{run}.stderr"))).unwrap_or_default();
             panic!("the job exited ({status}) before publishing {count} results: {stderr}");
         }
         assert!(Instant::now() < deadline, "the job published fewer than {count} results in {PATIENCE:?}");
@@ -152,16 +152,16 @@ fn the_tutorial_job_resumes_after_ctrl_c_and_publishes_every_result_once() {
     millstream(&dir, "produce scores --file scores-1.txt --key-separator ,");
 
     // Until the first results are published (a checkpoint completed), then Ctrl-C.
-    let mut job = start_job(&binary, &dir);
-    wait_for_totals(&dir, &mut job, 1);
+    let mut job = start_job(&binary, &dir, 1);
+    wait_for_totals(&dir, &mut job, 1, 1);
     interrupt(job);
     let before_restart = totals(&dir);
 
     millstream(&dir, "produce scores --file scores-2.txt --key-separator ,");
     let expected_lines = block_after("<!-- tutorial-output: totals -->");
     let mut expected: Vec<String> = expected_lines.lines().map(str::to_owned).collect();
-    let mut job = start_job(&binary, &dir);
-    wait_for_totals(&dir, &mut job, expected.len());
+    let mut job = start_job(&binary, &dir, 2);
+    wait_for_totals(&dir, &mut job, 2, expected.len());
     interrupt(job);
 
     let mut got = totals(&dir);
