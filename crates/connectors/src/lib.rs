@@ -7,15 +7,22 @@
 //! | [`JsonLinesSource`] | source | JSON values, one per line, decoded with serde, large files split into byte ranges |
 //! | [`CsvSource`] | source | CSV records (paths or globs) decoded with serde, or [`Row`]s |
 //! | [`WatchSource`] | source | new files of a directory or glob as they arrive (JSON lines, text, CSV), unbounded |
-//! | [`ParquetSource`] | source | Parquet files as [`Row`]s, one partition per row group |
+//! | `ParquetSource` (feature `parquet`) | source | Parquet files as [`Row`]s, one partition per row group |
 //! | [`TextSink`] | sink | one formatted line per element, one file per worker |
 //! | [`JsonLinesSink`] | sink | one JSON line per element, one file per worker |
 //! | [`StdoutSink`] | sink | one formatted line per element (with window and pane) |
 //! | [`LogSource`] | source | records of a topic of the embedded log, offsets in checkpoints, per-partition watermarks |
 //! | [`LogExactlyOnceSink`] | sink | records appended to a topic of the embedded log, exactly once per checkpoint |
-//! | [`KafkaSource`] | source | records of a Kafka topic, offsets in checkpoints, per-partition watermarks |
-//! | [`KafkaSink`] | sink | records written to a Kafka topic, exactly once per checkpoint (or at least once) |
-//! | [`PostgresUpsertSink`] | sink | rows upserted into a PostgreSQL table, exactly once per checkpoint |
+//! | [`ExactlyOnceFileSink`] | sink | formatted lines in files published per checkpoint, exactly once |
+//! | `KafkaSource` (feature `kafka`) | source | records of a Kafka topic, offsets in checkpoints, per-partition watermarks |
+//! | `KafkaSink` (feature `kafka`) | sink | records written to a Kafka topic, exactly once per checkpoint (or at least once) |
+//! | `PostgresUpsertSink` (feature `postgres`) | sink | rows upserted into a PostgreSQL table, exactly once per checkpoint |
+//!
+//! The heavy connectors are behind cargo features, so that a job compiles only what it
+//! uses: `kafka` (rdkafka, which compiles librdkafka from C sources), `postgres`
+//! (tokio-postgres), `parquet` (arrow and parquet), or `full` for all three. Files, the
+//! embedded log, the generator and stdout need none. Every source can be paced with
+//! [`SourceExt::max_records_per_second`](millstream_runtime::SourceExt::max_records_per_second).
 //!
 //! Errors name where they happened (`file:line`) and fail the job with a
 //! [`millstream_runtime::RuntimeError`] that carries that location.
@@ -27,9 +34,12 @@ pub mod error;
 pub mod exactly_once;
 pub mod files;
 pub mod generator;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod log;
+#[cfg(feature = "parquet")]
 pub mod parquet;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod ranges;
 pub mod row;
@@ -38,13 +48,16 @@ pub mod text;
 pub mod watch;
 
 pub use self::csv::CsvSource;
+#[cfg(feature = "parquet")]
 pub use self::parquet::ParquetSource;
 pub use error::ConnectorError;
 pub use exactly_once::ExactlyOnceFileSink;
 pub use files::BadRecordPolicy;
 pub use generator::GeneratorSource;
+#[cfg(feature = "kafka")]
 pub use kafka::{KafkaSink, KafkaSource};
-pub use log::{LogExactlyOnceSink, LogSource, LogStartOffset};
+pub use log::{log_record_timestamp, LogExactlyOnceSink, LogSource, LogStartOffset};
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresUpsertSink, SqlValue};
 pub use row::{DataType, Field, Row, Schema, Value};
 pub use sink::{JsonLinesSink, StdoutSink, TextSink};

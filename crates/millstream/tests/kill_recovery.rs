@@ -1,4 +1,4 @@
-//! Failure tests: an exactly-once job (`examples/exactly_once_job.rs`, built as the binary
+//! Failure tests: an exactly-once job (`src/bin/millstream-exactly-once-job.rs`, the binary
 //! `millstream-exactly-once-job`) is killed with SIGKILL at random moments and restarted
 //! from the same checkpoint directory, again and again; its published output must equal,
 //! record for record, the output of a run without failures. Also: kills in the middle of

@@ -101,6 +101,20 @@ impl fmt::Debug for Window {
     }
 }
 
+/// `[12:00:00, 12:00:10)` for an interval window, `GlobalWindow` for the global one.
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// `[12:00:00, 12:00:10)`: start included, end excluded.
+impl fmt::Display for IntervalWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 impl From<IntervalWindow> for Window {
     fn from(w: IntervalWindow) -> Self {
         Window::Interval(w)

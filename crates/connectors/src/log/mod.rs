@@ -61,7 +61,10 @@
 mod sink;
 mod source;
 
-pub use sink::{LogExactlyOnceSink, HEADER_EPOCH, HEADER_RESTORED, HEADER_RUN, HEADER_SINK, MAX_SINK_ID_LEN};
+pub use sink::{
+    log_record_timestamp, LogExactlyOnceSink, HEADER_EPOCH, HEADER_RESTORED, HEADER_RUN, HEADER_SINK,
+    MAX_SINK_ID_LEN,
+};
 pub use source::{LogSource, LogStartOffset};
 
 use millstream_log::{Log, LogError};

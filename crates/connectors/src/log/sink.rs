@@ -111,7 +111,7 @@ impl<T: serde::Serialize + 'static> LogExactlyOnceSink<T> {
     ) -> Self {
         LogExactlyOnceSink::new(dir, topic, id, move |v: &WindowedValue<T>| {
             let value = serde_json::to_vec(&v.value).map_err(|e| format!("cannot encode JSON: {e}"))?;
-            let mut record = Record::new(value).with_timestamp(record_timestamp(v.timestamp));
+            let mut record = Record::new(value).with_timestamp(log_record_timestamp(v.timestamp));
             if let Some(k) = key(&v.value) {
                 record = record.with_key(k);
             }
@@ -120,9 +120,34 @@ impl<T: serde::Serialize + 'static> LogExactlyOnceSink<T> {
     }
 }
 
-/// The log timestamp for an element's event timestamp: the same milliseconds, or the
-/// current time for the start and end of time (elements without a real timestamp).
-pub(crate) fn record_timestamp(ts: Timestamp) -> i64 {
+/// The log timestamp (milliseconds since the Unix epoch) to give a record made from an
+/// element with event timestamp `event_time`: the same milliseconds, or the current time
+/// when the element has no real event time.
+///
+/// Elements of the global window (read from a source without a timestamp function, or
+/// combined over all time) carry the start of time ([`Timestamp::MIN`]) or the end of the
+/// global window ([`Window::GLOBAL_MAX_TIMESTAMP`]). Neither is a time a log record should
+/// have: time-based retention would delete a record stamped at the start of time at once
+/// and keep one stamped near the end of time forever. [`LogExactlyOnceSink::json`] uses
+/// this function; use it too in the encode function of [`LogExactlyOnceSink::new`]:
+///
+/// ```
+/// use millstream_connectors::log::{log_record_timestamp, LogExactlyOnceSink};
+/// use millstream_log::Record;
+/// use millstream_model::{Timestamp, WindowedValue};
+///
+/// let sink = LogExactlyOnceSink::new("millstream-data/log", "totals", "totals-job", |v: &WindowedValue<(String, i64)>| {
+///     let (user, total) = &v.value;
+///     Ok(Record::new(format!("{user} {total}"))
+///         .with_key(user.clone())
+///         .with_timestamp(log_record_timestamp(v.timestamp)))
+/// });
+/// # let _ = sink;
+/// assert_eq!(log_record_timestamp(Timestamp::from_millis(1_700_000_000_000)), 1_700_000_000_000);
+/// assert!(log_record_timestamp(Timestamp::MIN) > 1_700_000_000_000); // now
+/// ```
+pub fn log_record_timestamp(event_time: Timestamp) -> i64 {
+    let ts = event_time;
     if ts <= Timestamp::MIN || ts >= Window::GLOBAL_MAX_TIMESTAMP {
         millstream_log::now_ms()
     } else {
@@ -133,7 +158,9 @@ pub(crate) fn record_timestamp(ts: Timestamp) -> i64 {
 impl<T: 'static> LogExactlyOnceSink<T> {
     /// Writes `topic` of the log in `dir` (both must exist), as sink `id` (1 to
     /// [`MAX_SINK_ID_LEN`] characters of `[A-Za-z0-9._-]`, not starting with a dot, unique
-    /// among the jobs writing the topic), encoding each element with `encode`. An `Err`
+    /// among the jobs writing the topic), encoding each element with `encode` (give the
+    /// record [`log_record_timestamp`]`(v.timestamp)` unless you have a better time: a
+    /// [`Record::new`] is stamped with the current time). An `Err`
     /// from `encode` fails the job. The headers described on the type are added to every
     /// record.
     pub fn new(

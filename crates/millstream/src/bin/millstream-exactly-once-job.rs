@@ -32,10 +32,7 @@
 //! so that a test can kill the job at many points of its input. Logs (checkpoints
 //! committed, restored, skipped as damaged) go to stderr.
 
-use millstream::connectors::ExactlyOnceFileSink;
 use millstream::prelude::*;
-use millstream::runtime::{CheckpointConfig, ReadStatus, SourceError, SourceReader};
-use millstream_checkpoint::CheckpointStore;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::process::ExitCode;
