@@ -71,7 +71,7 @@ pub mod prelude {
     // Heavy connectors, each behind its feature.
     #[cfg(feature = "kafka")]
     pub use millstream_connectors::kafka::{
-        KafkaMessage, KafkaRecord, KafkaSink, KafkaSource, StartOffset as KafkaStartOffset,
+        DeliveryGuarantee, KafkaMessage, KafkaRecord, KafkaSink, KafkaSource, StartOffset as KafkaStartOffset,
     };
     #[cfg(feature = "parquet")]
     pub use millstream_connectors::ParquetSource;
