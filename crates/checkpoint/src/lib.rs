@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+mod abandon;
 mod error;
 pub mod format;
 mod manifest;
@@ -41,8 +42,9 @@ mod store;
 
 pub use error::{BoxError, CheckpointError};
 pub use manifest::{
-    blob_path, checkpoint_dir, manifest_path, parse_checkpoint_dir, sanitize_operator, BlobName,
-    CheckpointKind, FileRef, Manifest, StatePart, MANIFEST_FILE, MANIFEST_FORMAT_VERSION,
+    abandoned_path, blob_path, checkpoint_dir, manifest_path, parse_checkpoint_dir, sanitize_operator,
+    BlobName, CheckpointKind, FileRef, Manifest, StatePart, ABANDONED_FILE, MANIFEST_FILE,
+    MANIFEST_FORMAT_VERSION,
 };
 pub use object_store::ObjectStore;
 pub use savepoint::{SavepointOutcome, SavepointRequest, REQUESTS_DIR};

@@ -14,6 +14,11 @@ pub const MANIFEST_FORMAT_VERSION: u32 = 1;
 /// File name of a checkpoint's manifest inside its directory.
 pub const MANIFEST_FILE: &str = "_MANIFEST";
 
+/// File name of the marker that says a checkpoint was superseded without being restored
+/// (partial or damaged, and a newer run continues after it); see
+/// [`CheckpointStore::supersede_newer_than`](crate::CheckpointStore::supersede_newer_than).
+pub const ABANDONED_FILE: &str = "_ABANDONED";
+
 /// Whether a snapshot was taken by the periodic checkpointer or on a user's request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +202,11 @@ pub fn checkpoint_dir(id: u64) -> String {
 /// The path of the manifest of checkpoint `id`, relative to the store's root.
 pub fn manifest_path(id: u64) -> String {
     format!("{}/{MANIFEST_FILE}", checkpoint_dir(id))
+}
+
+/// The path of the abandonment marker of checkpoint `id`, relative to the store's root.
+pub fn abandoned_path(id: u64) -> String {
+    format!("{}/{ABANDONED_FILE}", checkpoint_dir(id))
 }
 
 /// Parses a checkpoint directory name made by [`checkpoint_dir`].

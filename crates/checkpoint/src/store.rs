@@ -16,8 +16,8 @@ use object_store::{GetOptions, ObjectStore, PutOptions, PutPayload};
 use crate::error::CheckpointError;
 use crate::format;
 use crate::manifest::{
-    blob_path, checkpoint_dir, manifest_path, parse_checkpoint_dir, BlobName, CheckpointKind, FileRef,
-    Manifest, MANIFEST_FORMAT_VERSION,
+    abandoned_path, blob_path, checkpoint_dir, manifest_path, parse_checkpoint_dir, BlobName, CheckpointKind,
+    FileRef, Manifest, MANIFEST_FORMAT_VERSION,
 };
 
 /// How many files are read or deleted concurrently.
@@ -139,13 +139,20 @@ impl CheckpointStore {
     ///
     /// Each newer checkpoint that is partial (no manifest) or damaged (corrupt manifest,
     /// missing, truncated or corrupt file) is reported in one `tracing::warn!` line naming the
-    /// checkpoint and the problem, and skipped. Returns `Ok(None)` when no checkpoint is
+    /// checkpoint and the problem, and skipped. Checkpoints marked abandoned (see
+    /// [`supersede_newer_than`](Self::supersede_newer_than)) are skipped without a warning. Returns `Ok(None)` when no checkpoint is
     /// complete. Storage errors and intact files of an unknown format version are returned as
     /// errors rather than skipped: falling back past a checkpoint that may be fine would lose
     /// progress silently.
     pub fn latest_complete(&self) -> Result<Option<Manifest>, CheckpointError> {
         let ids = self.checkpoint_ids()?;
         for id in ids.into_iter().rev() {
+            if self.is_abandoned(id)? {
+                // Reported by the run that superseded it; saying so again on every restart
+                // would only bury new problems.
+                tracing::debug!(checkpoint = id, "skipping checkpoint {id}: abandoned");
+                continue;
+            }
             match self.check(id)? {
                 Check::Complete(manifest) => return Ok(Some(manifest)),
                 Check::Damaged(problem) => tracing::warn!(
@@ -391,9 +398,12 @@ impl CheckpointStore {
         for id in self.checkpoint_ids()? {
             dirs.entry(id).or_default();
         }
+        // An abandoned checkpoint's manifest (if any) is ignored: it never counts as complete.
         let with_manifest: Vec<u64> = dirs
             .iter()
-            .filter(|(id, paths)| paths.contains(&manifest_path(**id)))
+            .filter(|(id, paths)| {
+                paths.contains(&manifest_path(**id)) && !paths.contains(&abandoned_path(**id))
+            })
             .map(|(id, _)| *id)
             .collect();
         let store = self;

@@ -472,22 +472,42 @@ fn killed_again_and_again_the_job_publishes_exactly_the_output_of_a_run_without_
     eprintln!("{kills} kills in {rounds} rounds, {} s", started.elapsed().as_secs());
 }
 
+/// The ids of the checkpoints an attempt's log says it completed, in order.
+fn completed_ids(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains("checkpoint complete"))
+        .filter_map(|l| l.split("checkpoint=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// The first epoch in an attempt's `restoring from checkpoint` line.
+fn first_epoch(log: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains("restoring from checkpoint"))?;
+    line.split("first_epoch=").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
 #[test]
-fn a_kill_in_the_middle_of_a_checkpoint_write_loses_nothing() {
+fn a_kill_in_the_middle_of_a_checkpoint_write_loses_nothing_and_never_reuses_its_id() {
+    const CAUGHT: usize = 4;
     let scratch = Scratch::new("mid-write");
     let (out, chk, logs) = (scratch.join("out"), scratch.join("chk"), scratch.join("logs"));
     fs::create_dir_all(&logs).unwrap();
     let job = Job::checkpointed(&input().dir, &out, &chk);
-    let mut caught = Vec::new();
+    let mut caught: Vec<u64> = Vec::new();
+    // The checkpoint ids each attempt completed, attempt by attempt.
+    let mut completed: Vec<Vec<u64>> = Vec::new();
     let mut all_logs = String::new();
-    for attempt in 0..40 {
-        if caught.len() >= 3 {
-            break;
-        }
+    let mut attempt = 0;
+    // After a kill mid-write, the next attempt is killed right after it restored: the one
+    // after it must not report the partial checkpoint again.
+    let mut kill_after_restore = false;
+    while caught.len() < CAUGHT {
+        assert!(attempt < 60, "caught only {} checkpoint writes in progress:\n{all_logs}", caught.len());
         let log = logs.join(format!("attempt-{attempt:04}.log"));
+        let caught_before = caught.len();
+        let before = checkpoints(&chk);
+        let highest_before = before.last().map(|(id, _)| *id);
         let mut child = job.spawn(&log);
-        // Kill as soon as the newest checkpoint directory has files but no manifest.
-        let known: Vec<u64> = checkpoints(&chk).iter().map(|(id, _)| *id).collect();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut finished = false;
         loop {
@@ -495,11 +515,17 @@ fn a_kill_in_the_middle_of_a_checkpoint_write_loses_nothing() {
                 finished = true;
                 break;
             }
-            let newest = checkpoints(&chk).last().copied();
-            if let Some((id, false)) = newest {
+            if kill_after_restore {
+                if read_log(&log).contains("restoring from checkpoint") {
+                    kill(&mut child);
+                    break;
+                }
+            } else if let Some((id, false)) = checkpoints(&chk).last().copied() {
+                // Kill as soon as a checkpoint directory newer than any before this attempt
+                // has files but no manifest.
                 let dir = chk.join(format!("chk-{id:020}"));
                 let has_blobs = fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
-                if has_blobs && !known.contains(&id) {
+                if has_blobs && highest_before.is_none_or(|h| id > h) {
                     kill(&mut child);
                     // Caught only if the manifest really was not written before the kill.
                     if !dir.join("_MANIFEST").exists() {
@@ -508,22 +534,58 @@ fn a_kill_in_the_middle_of_a_checkpoint_write_loses_nothing() {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "no checkpoint started in 20 s");
+            assert!(Instant::now() < deadline, "attempt {attempt}: no checkpoint started in 20 s");
             std::thread::sleep(Duration::from_micros(500));
         }
-        writeln!(all_logs, "--- attempt {attempt}\n{}", read_log(&log)).unwrap();
-        assert!(!finished, "the job finished before 3 kills during a checkpoint write:\n{all_logs}");
+        let text = read_log(&log);
+        writeln!(all_logs, "--- attempt {attempt}\n{text}").unwrap();
+        assert!(!finished, "the job finished before {CAUGHT} kills during a checkpoint write:\n{all_logs}");
+        // A restored run continues after every id in the store, partial ones included.
+        if let (Some(first), Some(highest)) = (first_epoch(&text), highest_before) {
+            assert!(
+                first > highest,
+                "attempt {attempt} starts at epoch {first}, not after {highest}:\n{text}"
+            );
+        }
+        completed.push(completed_ids(&text));
+        // Only when this attempt had restored: the next one then restores for sure.
+        kill_after_restore = caught.len() > caught_before && text.contains("restoring from checkpoint");
+        attempt += 1;
     }
-    assert!(caught.len() >= 3, "caught only {} checkpoint writes in progress", caught.len());
-    // The restart skips the partial checkpoint, saying so, and resumes from the one before.
     let log = run_to_end(job, &logs.join("final.log"));
     writeln!(all_logs, "--- final\n{log}").unwrap();
-    let last = caught[caught.len() - 1];
+    completed.push(completed_ids(&log));
+    let what = format!("kills during checkpoints {caught:?} (logs in {})", logs.display());
+    // Ids only grow from attempt to attempt (within one, commits may log out of order), and
+    // a partial checkpoint's id is never completed.
+    let mut highest = 0;
+    for ids in completed.iter().filter(|ids| !ids.is_empty()) {
+        let low = ids.iter().min().copied().unwrap_or_default();
+        assert!(low > highest, "{what}: checkpoint ids reused or going back: {completed:?}");
+        highest = ids.iter().max().copied().unwrap_or_default();
+    }
+    let completed: Vec<u64> = completed.concat();
+    assert!(caught.windows(2).all(|w| w[0] < w[1]), "{what}: a partial id was written again: {caught:?}");
+    let reused: Vec<&u64> = caught.iter().filter(|id| completed.contains(id)).collect();
     assert!(
-        log.contains(&format!("skipping checkpoint {last}")) && log.contains("partial"),
-        "the restart did not report the partial checkpoint {last}:\n{log}"
+        reused.is_empty(),
+        "{what}: partial checkpoints {reused:?} were later completed under the same id"
     );
-    assert_exact(&out, &all_logs, &format!("kills during checkpoints {caught:?}"));
+    // Each partial checkpoint is reported by the attempt that skipped it, and only by it.
+    for id in &caught {
+        let reports = all_logs.matches(&format!("skipping checkpoint {id} (")).count();
+        assert_eq!(reports, 1, "{what}: partial checkpoint {id} reported {reports} times:\n{all_logs}");
+    }
+    assert!(
+        all_logs.contains(&format!("skipping checkpoint {} (", caught[caught.len() - 1]))
+            && all_logs.contains("partial"),
+        "{what}: the partial checkpoint was not reported:\n{all_logs}"
+    );
+    // Superseded partial checkpoints are gone once newer ones completed.
+    let left: Vec<(u64, bool)> =
+        checkpoints(&chk).into_iter().filter(|(id, _)| caught.contains(id)).collect();
+    assert!(left.is_empty(), "{what}: partial checkpoints left behind: {left:?}");
+    assert_exact(&out, &all_logs, &what);
 }
 
 /// The newest complete checkpoint, and a blob that its manifest references in its own

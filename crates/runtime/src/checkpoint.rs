@@ -163,6 +163,8 @@ pub(crate) struct Coordinator {
     force_through: AtomicU64,
     /// Set to halt the job (stop with savepoint).
     halt: Arc<AtomicBool>,
+    /// The first epoch of this run (see [`Coordinator::first_epoch`]).
+    first_epoch: u64,
 }
 
 /// Epoch 0 is "nothing committed"; checkpoint ids start at 1.
@@ -185,10 +187,25 @@ impl Coordinator {
         } else {
             None
         };
-        if let Some(m) = &restored {
-            tracing::info!(checkpoint = m.id, "restoring from checkpoint");
+        let store = &config.store;
+        if config.restore_latest || config.savepoint.is_some() {
+            // Everything newer than the restored checkpoint was partial or damaged (and
+            // reported just now): this run supersedes it. Marked before the run announces its
+            // restore, so that a restart after that line never reports it again.
+            store
+                .supersede_newer_than(restored.as_ref().map(|m| m.id))
+                .map_err(|e| format!("checkpoint store: {e}"))?;
         }
+        // A new checkpoint never reuses an id: this run continues after the highest id in
+        // the store, complete or not (a partial checkpoint's directory may hold files that
+        // a write of the same id would mix with its own; and exactly-once sinks key their
+        // transactions by epoch). Epochs in between are simply never used.
+        let highest = store.highest_id().map_err(|e| format!("checkpoint store: {e}"))?.unwrap_or(NO_EPOCH);
         let epoch = restored.as_ref().map_or(NO_EPOCH, |m| m.id);
+        let first_epoch = highest.max(epoch) + 1;
+        if let Some(m) = &restored {
+            tracing::info!(checkpoint = m.id, first_epoch, "restoring from checkpoint");
+        }
         Ok(Coordinator {
             config,
             expected,
@@ -202,7 +219,8 @@ impl Coordinator {
             restored,
             savepoints,
             stats: Mutex::new(Vec::new()),
-            highest_started: AtomicU64::new(epoch + 1),
+            highest_started: AtomicU64::new(first_epoch),
+            first_epoch,
             force_through: AtomicU64::new(NO_EPOCH),
             halt,
         })
@@ -244,9 +262,10 @@ impl Coordinator {
         self.config.interval
     }
 
-    /// The first epoch of this run: after the restored checkpoint's.
+    /// The first epoch of this run: after the restored checkpoint's and after every id in
+    /// the store (partial checkpoints included).
     pub(crate) fn first_epoch(&self) -> u64 {
-        self.restored.as_ref().map_or(NO_EPOCH, |m| m.id) + 1
+        self.first_epoch
     }
 
     /// The newest committed epoch (for sinks that publish on commit).
