@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+mod damage;
 mod error;
 pub mod format;
 mod manifest;
