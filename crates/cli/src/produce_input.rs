@@ -144,11 +144,10 @@ fn split_at_separator<'a>(line: &'a [u8], separator: &[u8]) -> Option<ParsedLine
 mod tests {
     use super::*;
 
-    fn all(
-        input: &[u8],
-        sep: Option<&str>,
-        max: usize,
-    ) -> Result<Vec<(Option<Vec<u8>>, Vec<u8>)>, ProduceInputError> {
+    /// Records as owned (key, value) pairs.
+    type Owned = Vec<(Option<Vec<u8>>, Vec<u8>)>;
+
+    fn all(input: &[u8], sep: Option<&str>, max: usize) -> Result<Owned, ProduceInputError> {
         let mut records = LineRecords::new(input, sep, max)?;
         let mut out = Vec::new();
         while let Some(r) = records.next_record()? {
@@ -160,7 +159,7 @@ mod tests {
     #[test]
     fn lines_terminators_and_keys() {
         let got = all(b"a=1\r\nb=2=3\n=\nlast=x", Some("="), 100).expect("valid input");
-        let want: Vec<(Option<Vec<u8>>, Vec<u8>)> = vec![
+        let want: Owned = vec![
             (Some(b"a".to_vec()), b"1".to_vec()),
             (Some(b"b".to_vec()), b"2=3".to_vec()),
             (Some(Vec::new()), Vec::new()),

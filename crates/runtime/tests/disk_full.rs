@@ -3,7 +3,6 @@
 //! the disk is full, and once space returns the restarted job resumes from its newest
 //! complete checkpoint with every record counted exactly once.
 
-#[allow(dead_code)]
 mod common;
 #[path = "../../log/tests/tmpfs/mod.rs"]
 mod tmpfs;
