@@ -55,6 +55,23 @@ pub enum CheckpointError {
     /// An argument out of range, e.g. retaining zero checkpoints.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Checkpoints were committed (their manifests exist) but every one of them is damaged.
+    /// Not "no checkpoint": starting from scratch would process the input again and repeat
+    /// output already published, so restoring refuses to guess.
+    #[error(
+        "no intact checkpoint in {store}: all {} committed checkpoints are damaged (ids {}; each \
+         problem is in a warning above). Starting from scratch would repeat output already \
+         published: restore from a savepoint, or move the checkpoint directory away to start \
+         over on purpose",
+        checkpoints.len(),
+        checkpoints.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    AllDamaged {
+        /// The store.
+        store: String,
+        /// The ids of the damaged committed checkpoints, oldest first.
+        checkpoints: Vec<u64>,
+    },
 }
 
 impl CheckpointError {

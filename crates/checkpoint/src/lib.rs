@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod abandon;
+mod damage;
 mod error;
 pub mod format;
 mod manifest;

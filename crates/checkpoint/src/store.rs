@@ -144,6 +144,9 @@ impl CheckpointStore {
     /// complete. Storage errors and intact files of an unknown format version are returned as
     /// errors rather than skipped: falling back past a checkpoint that may be fine would lose
     /// progress silently.
+    ///
+    /// When checkpoints were committed but all of them are damaged, the result is
+    /// [`CheckpointError::AllDamaged`], not `Ok(None)`: a fresh start would repeat output.
     pub fn latest_complete(&self) -> Result<Option<Manifest>, CheckpointError> {
         let ids = self.checkpoint_ids()?;
         for id in ids.into_iter().rev() {
@@ -162,7 +165,7 @@ impl CheckpointStore {
                 ),
             }
         }
-        Ok(None)
+        self.none_complete()
     }
 
     /// The ids of the checkpoints and savepoints in this store whose manifest is intact and

@@ -10,8 +10,9 @@
 
 use crate::topic::{topic_error, LogDirArg};
 use anyhow::{bail, Context};
+use millstream_cli::produce_input::{LineRecords, ProduceInputError, DEFAULT_MAX_LINE_BYTES};
 use millstream_log::{Producer, Record};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
 /// Options of `millstream produce`.
@@ -29,6 +30,10 @@ pub struct ProduceOptions {
     /// Append a batch once its lines reach this many bytes.
     #[arg(long, value_name = "N", default_value_t = 1 << 20)]
     pub batch_bytes: usize,
+    /// Fail on a line longer than this many bytes (terminator excluded), before reading
+    /// it whole: a file without line breaks is not read into memory at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
     #[command(flatten)]
     pub log: LogDirArg,
 }
@@ -37,9 +42,6 @@ pub struct ProduceOptions {
 pub fn run(options: &ProduceOptions) -> anyhow::Result<()> {
     if options.batch_bytes == 0 {
         bail!("--batch-bytes must be at least 1");
-    }
-    if options.key_separator.as_deref() == Some("") {
-        bail!("--key-separator must not be empty");
     }
     let log = options.log.open(false)?;
     let topic = &options.topic;
@@ -51,47 +53,46 @@ pub fn run(options: &ProduceOptions) -> anyhow::Result<()> {
         ),
         None => (Box::new(std::io::stdin()), "standard input".to_string()),
     };
-    let mut reader = BufReader::with_capacity(options.batch_bytes.clamp(64 << 10, 8 << 20), input);
-    let separator = options.key_separator.as_deref().map(str::as_bytes);
+    let reader = BufReader::with_capacity(options.batch_bytes.clamp(64 << 10, 8 << 20), input);
+    let mut lines = LineRecords::new(reader, options.key_separator.as_deref(), options.max_line_bytes)?;
     let mut batch: Vec<Record> = Vec::new();
-    let (mut batch_bytes, mut line_number, mut produced) = (0usize, 0u64, 0u64);
-    let mut line = Vec::new();
+    let (mut batch_bytes, mut produced) = (0usize, 0u64);
     loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).with_context(|| format!("reading {name}"))?;
-        if n > 0 {
-            line_number += 1;
-            if line.last() == Some(&b'\n') {
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
+        let record = match lines.next_record() {
+            Ok(Some(line)) => {
+                batch_bytes += line.key.map_or(0, <[u8]>::len) + line.value.len();
+                let record = Record::new(line.value.to_vec());
+                Some(match line.key {
+                    Some(key) => record.with_key(key.to_vec()),
+                    None => record,
+                })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                // What was read before the bad line goes to the topic, so that the message
+                // can say exactly where the input stopped.
+                send(&mut producer, &mut batch, &mut produced)?;
+                let appended = format!(
+                    "{produced} record{} before it {} appended to topic {topic}",
+                    if produced == 1 { "" } else { "s" },
+                    if produced == 1 { "was" } else { "were" }
+                );
+                match e {
+                    ProduceInputError::Read { .. } => {
+                        return Err(e).with_context(|| format!("{name} ({appended})"))
+                    }
+                    e => bail!("{name}: {e} ({appended})"),
                 }
             }
-            let record = match separator {
-                None => Record::new(line.clone()),
-                Some(sep) => match line.windows(sep.len()).position(|w| w == sep) {
-                    Some(at) => Record::new(line[at + sep.len()..].to_vec()).with_key(line[..at].to_vec()),
-                    None => {
-                        send(&mut producer, &mut batch, &mut produced)?;
-                        bail!(
-                            "{name}: line {line_number} has no key separator {:?} ({produced} record{} \
-                             before it {} appended to topic {topic})",
-                            options.key_separator.as_deref().unwrap_or_default(),
-                            if produced == 1 { "" } else { "s" },
-                            if produced == 1 { "was" } else { "were" }
-                        );
-                    }
-                },
-            };
-            batch_bytes += line.len();
-            batch.push(record);
-        }
+        };
+        let done = record.is_none();
+        batch.extend(record);
         // Send a full batch, and whatever is batched when no more input is waiting.
-        if n == 0 || batch_bytes >= options.batch_bytes || reader.buffer().is_empty() {
+        if done || batch_bytes >= options.batch_bytes || lines.reader().buffer().is_empty() {
             send(&mut producer, &mut batch, &mut produced)?;
             batch_bytes = 0;
         }
-        if n == 0 {
+        if done {
             break;
         }
     }
