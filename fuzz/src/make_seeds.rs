@@ -23,10 +23,9 @@ fn main() {
     };
 
     // Log: one segment with an index, and two segments.
-    for (name, config) in [
-        ("one-segment", log_topic_config()),
-        ("two-segments", log_topic_config().with_segment_bytes(1024)),
-    ] {
+    for (name, config) in
+        [("one-segment", log_topic_config()), ("two-segments", log_topic_config().with_segment_bytes(1024))]
+    {
         let (input, staged) = log_files(config);
         write("log_segment", name, &input.encode());
         if name == "one-segment" {
@@ -47,12 +46,14 @@ fn main() {
     let manifest = std::fs::read(dir.path().join(millstream_checkpoint::manifest_path(2))).expect("manifest");
     write("checkpoint_manifest", "three-entries", &manifest);
     let m = store.manifest(2).expect("manifest");
-    let blob = std::fs::read(dir.path().join(&m.entries[&BlobName::key_group("counts", 0)].path)).expect("blob");
+    let blob =
+        std::fs::read(dir.path().join(&m.entries[&BlobName::key_group("counts", 0)].path)).expect("blob");
     write("checkpoint_blob", "framed-state", &[[0u8].as_slice(), &blob].concat());
     write("checkpoint_blob", "framed-state-recorded", &[[1u8].as_slice(), &blob].concat());
     write("checkpoint_blob", "state-payload", &[[3u8].as_slice(), &state].concat());
     write("checkpoint_blob", "file-position", &[[3u8].as_slice(), &position].concat());
-    let parquet_position = ParquetPosition { row_group: 1, row: 2, file_name: "input.parquet".into() }.encode();
+    let parquet_position =
+        ParquetPosition { row_group: 1, row: 2, file_name: "input.parquet".into() }.encode();
     write("checkpoint_blob", "parquet-position", &[[3u8].as_slice(), &parquet_position].concat());
     write("checkpoint_manifest", "empty", &frame(format::MANIFEST_MAGIC, b"{}"));
 
@@ -97,7 +98,8 @@ fn log_files(config: TopicConfig) -> (LogInput, LogInput) {
     for b in 0..12i64 {
         let records: Vec<Record> = (0..3)
             .map(|i| {
-                let mut r = Record::new(format!("value {b}-{i}")).with_timestamp(1_700_000_000_000 + b * 10 - i);
+                let mut r =
+                    Record::new(format!("value {b}-{i}")).with_timestamp(1_700_000_000_000 + b * 10 - i);
                 if i != 1 {
                     r = r.with_key(format!("key-{i}"));
                 }
@@ -142,10 +144,12 @@ fn parquet_file() -> Vec<u8> {
     let scores: ArrayRef = Arc::new(Float64Array::from(vec![0.5, f64::NAN, -1.0, 1e300]));
     let times: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![0, 1_700_000_000_000, -5, 7]));
     let batch =
-        RecordBatch::try_from_iter([("id", ids), ("name", names), ("score", scores), ("time", times)]).expect("batch");
+        RecordBatch::try_from_iter([("id", ids), ("name", names), ("score", scores), ("time", times)])
+            .expect("batch");
     let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_size(2).build();
     let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).expect("writer");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
     out
