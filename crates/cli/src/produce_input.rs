@@ -172,6 +172,16 @@ mod tests {
         assert_eq!(all(b"x\r", None, 10).expect("cr"), vec![(None, b"x\r".to_vec())]);
     }
 
+    /// From a fuzz run (target `produce_input`): with "\r" as the separator, the "\r" of a
+    /// "\r\n" terminator is not a separator (terminators go first).
+    #[test]
+    fn a_carriage_return_separator_is_not_taken_from_the_terminator() {
+        let got = all(b"k\rv\r\nno separator\r\n", Some("\r"), 100);
+        assert!(matches!(got, Err(ProduceInputError::MissingSeparator { line: 2, .. })), "{got:?}");
+        let got = all(b"k\rv\r\n", Some("\r"), 100).expect("one line");
+        assert_eq!(got, vec![(Some(b"k".to_vec()), b"v".to_vec())]);
+    }
+
     #[test]
     fn errors_name_the_line() {
         match all(b"k=v\nno separator\n", Some("="), 100) {

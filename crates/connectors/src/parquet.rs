@@ -131,11 +131,15 @@ impl ParquetSource {
         let mut parts = Vec::new();
         for path in expand(&self.pattern)? {
             let file = File::open(&path).map_err(|e| ConnectorError::io(&path, "cannot open", e))?;
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(&path, e))?;
-            let meta = builder.metadata();
-            for row_group in 0..meta.num_row_groups() {
-                let rows = meta.row_group(row_group).num_rows().max(0) as u64;
+            let row_groups = guarded(&path, || {
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(&path, e))?;
+                let meta = builder.metadata();
+                Ok((0..meta.num_row_groups())
+                    .map(|g| meta.row_group(g).num_rows().max(0) as u64)
+                    .collect::<Vec<_>>())
+            })?;
+            for (row_group, rows) in row_groups.into_iter().enumerate() {
                 parts.push(RowGroupPart { path: path.clone(), row_group, rows });
             }
         }
@@ -212,6 +216,28 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> ConnectorError {
         "cannot read Parquet",
         std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
     )
+}
+
+/// Runs calls into the parquet crate, turning a panic into an error naming the file. The
+/// parquet crate still panics on some malformed files (fuzzing found "column start and
+/// length should not be negative", from a damaged column chunk offset in the footer); a
+/// hostile file must fail the job with an error, not take down a worker thread. Whatever
+/// the closure touched is dropped or marked finished by the callers after an error.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(parquet_error(
+                path,
+                format!("malformed Parquet file: the Parquet reader failed with {message:?}"),
+            ))
+        }
+    }
 }
 
 impl Source<Row> for ParquetSource {
@@ -307,14 +333,18 @@ impl ParquetReader {
     fn start(&mut self) -> Result<(), ConnectorError> {
         let path = &self.part.path;
         let file = File::open(path).map_err(|e| ConnectorError::io(path, "cannot open", e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
-        let schema = row_schema(builder.schema()).map_err(|m| parquet_error(path, m))?;
-        let batches = builder
-            .with_row_groups(vec![self.part.row_group])
-            .with_batch_size(self.batch_size)
-            .with_offset(self.row as usize)
-            .build()
-            .map_err(|e| parquet_error(path, e))?;
+        let (schema, batches) = guarded(path, || {
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
+            let schema = row_schema(builder.schema()).map_err(|m| parquet_error(path, m))?;
+            let batches = builder
+                .with_row_groups(vec![self.part.row_group])
+                .with_batch_size(self.batch_size)
+                .with_offset(self.row as usize)
+                .build()
+                .map_err(|e| parquet_error(path, e))?;
+            Ok((schema, batches))
+        })?;
         self.schema = Some(Arc::new(schema));
         self.batches = Some(batches);
         Ok(())
@@ -337,14 +367,24 @@ impl ParquetReader {
         // A batch is read whole (`batch_size` rows at most), whatever `max` says: the
         // position counts rows handed out, so it stays exact.
         let _ = max;
-        match batches.next() {
-            None => {
+        let path = &self.part.path;
+        let next = guarded(path, || match batches.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(parquet_error(path, e)),
+            Some(Ok(batch)) => batch_rows(&batch, schema).map(Some).map_err(|m| parquet_error(path, m)),
+        });
+        match next {
+            Err(e) => {
+                // The reader may be in any state after a failure (or a caught panic).
+                self.batches = None;
+                self.finished = true;
+                Err(e)
+            }
+            Ok(None) => {
                 self.finished = true;
                 Ok(ReadStatus::Finished)
             }
-            Some(Err(e)) => Err(parquet_error(&self.part.path, e)),
-            Some(Ok(batch)) => {
-                let rows = batch_rows(&batch, schema).map_err(|m| parquet_error(&self.part.path, m))?;
+            Ok(Some(rows)) => {
                 self.row += rows.len() as u64;
                 for row in rows {
                     let ts = self.timestamp.as_ref().map_or(Timestamp::MIN, |f| f(&row));
@@ -528,6 +568,52 @@ mod tests {
         BinaryArray, BooleanArray, Date32Array, Float32Array, Int32Array, StringArray,
         TimestampMicrosecondArray, UInt64Array,
     };
+
+    /// A fuzzer-found file (fuzz target `parquet_reader`) whose damaged footer makes the
+    /// parquet crate panic ("column start and length should not be negative") when the row
+    /// group is read: the reader must fail with an error naming the file instead.
+    #[test]
+    fn a_file_on_which_the_parquet_crate_panics_is_an_error() {
+        let dir = TempDir::new("parquet-fuzz");
+        let path = dir.path().join("input.parquet");
+        std::fs::write(&path, include_bytes!("testdata/fuzz-negative-column-start.parquet")).unwrap();
+        let source = ParquetSource::new(path.display().to_string());
+        let partitions = source.partitions(1).expect("the footer parses");
+        let mut failures = Vec::new();
+        for partition in 0..partitions {
+            let mut reader = source.open(partition, partitions).expect("open");
+            let mut out = Vec::new();
+            loop {
+                match reader.read(&mut out, 100) {
+                    Ok(ReadStatus::Finished) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        failures.push(e.to_string());
+                        // A failed reader stays finished.
+                        assert!(matches!(reader.read(&mut out, 100), Ok(ReadStatus::Finished)));
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.iter().any(|e| e.contains("malformed Parquet file") && e.contains("input.parquet")),
+            "{failures:?}"
+        );
+    }
+
+    /// A fuzzer-found file whose footer claims so many schema children that the parquet
+    /// crate's `Vec::with_capacity` panics ("capacity overflow") while the footer is parsed:
+    /// counting the partitions must fail with an error naming the file instead.
+    #[test]
+    fn a_footer_on_which_the_parquet_crate_panics_is_an_error() {
+        let dir = TempDir::new("parquet-fuzz-footer");
+        let path = dir.path().join("input.parquet");
+        std::fs::write(&path, include_bytes!("testdata/fuzz-schema-capacity-overflow.parquet")).unwrap();
+        let err = ParquetSource::new(path.display().to_string()).partitions(1).expect_err("a bad footer");
+        let message = err.to_string();
+        assert!(message.contains("malformed Parquet file") && message.contains("input.parquet"), "{message}");
+    }
 
     #[test]
     fn arrow_types_map_to_values() {

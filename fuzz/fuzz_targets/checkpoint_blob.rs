@@ -1,0 +1,4 @@
+//! Fuzz target `checkpoint_blob`: see `millstream_fuzz::fuzz_blob` for the input layout and what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| millstream_fuzz::fuzz_blob(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `log_segment`: see `millstream_fuzz::fuzz_log` for the input layout and what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| millstream_fuzz::fuzz_log(data));
