@@ -167,20 +167,23 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 fn print_checkpoints(stats: &[CheckpointStats]) {
     println!(
-        "{:>4} {:>10} {:>12} {:>8} {:>8} {:>12}",
-        "id", "duration", "written", "files", "reused", "total size"
+        "{:>4} {:>10} {:>10} {:>12} {:>8} {:>8} {:>12}",
+        "id", "duration", "pause", "written", "files", "reused", "total size"
     );
     for s in stats {
         println!(
-            "{:>4} {:>8} ms {:>9.1} MB {:>8} {:>8} {:>9.1} MB",
+            "{:>4} {:>7} ms {:>7.1} ms {:>9.1} MB {:>8} {:>8} {:>9.1} MB",
             s.id,
             s.duration.as_millis(),
+            s.pause.as_secs_f64() * 1e3,
             s.bytes_written as f64 / 1e6,
             s.files_written,
             s.files_reused,
             s.total_bytes as f64 / 1e6
         );
     }
+    let longest = stats.iter().map(|s| s.pause).max().unwrap_or_default();
+    println!("longest pause (CheckpointStats::pause): {:.1} ms", longest.as_secs_f64() * 1e3);
 }
 
 /// Sums per key in the global window: one accumulator per key.

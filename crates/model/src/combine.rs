@@ -30,7 +30,7 @@ use serde::Serialize;
 /// ```
 pub trait CombineFn<I>: Send + Sync + 'static {
     /// The mergeable intermediate state.
-    type Accumulator: Clone + Send + Serialize + DeserializeOwned + 'static;
+    type Accumulator: Clone + Send + Sync + Serialize + DeserializeOwned + 'static;
     /// The result.
     type Output: Clone + Send + 'static;
 
@@ -50,7 +50,7 @@ pub struct ToList;
 
 impl<I> CombineFn<I> for ToList
 where
-    I: Clone + Send + Serialize + DeserializeOwned + 'static,
+    I: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     type Accumulator = Vec<I>;
     type Output = Vec<I>;

@@ -104,6 +104,8 @@ struct Pending {
     bytes_written: u64,
     files_written: usize,
     files_reused: usize,
+    /// The longest time a participant stopped processing records for this epoch's snapshot.
+    pause: std::time::Duration,
 }
 
 impl Pending {
@@ -115,6 +117,7 @@ impl Pending {
             bytes_written: 0,
             files_written: 0,
             files_reused: 0,
+            pause: std::time::Duration::ZERO,
         }
     }
 }
@@ -134,6 +137,11 @@ pub struct CheckpointStats {
     pub files_reused: usize,
     /// The size of all its state, reused files included.
     pub total_bytes: u64,
+    /// The longest time any participant (a source ending the epoch, a keyed operator taking
+    /// its snapshot view, a sink pre-committing) stopped processing records for it. Keyed
+    /// state is encoded and written in the background, so this is the time to take a
+    /// copy-on-write view, plus any wait for the operator's previous snapshot to finish.
+    pub pause: std::time::Duration,
 }
 
 /// Shared by all workers of a job: collects snapshots per epoch and commits manifests.
@@ -273,10 +281,10 @@ impl Coordinator {
         self.committed_epoch.load(Ordering::SeqCst)
     }
 
-    /// The newest committed manifest's file for `name`, to reuse when unchanged.
-    pub(crate) fn committed_file(&self, name: &BlobName) -> Option<FileRef> {
+    /// The committed files of `names`, to reuse when unchanged (one lock for all).
+    pub(crate) fn committed_files(&self, names: &[BlobName]) -> Vec<Option<FileRef>> {
         let c = self.committed.lock().unwrap_or_else(|e| e.into_inner());
-        c.as_ref().and_then(|m| m.entries.get(name).cloned())
+        names.iter().map(|name| c.as_ref().and_then(|m| m.entries.get(name).cloned())).collect()
     }
 
     /// Writes one blob of epoch `epoch`'s checkpoint.
@@ -318,6 +326,16 @@ impl Coordinator {
     /// Statistics of the checkpoints this run completed, oldest first.
     pub(crate) fn stats(&self) -> Vec<CheckpointStats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A participant stopped processing records for `pause` to snapshot `epoch`.
+    pub(crate) fn report_pause(&self, epoch: u64, pause: std::time::Duration) {
+        if epoch <= self.committed_epoch() {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = p.entry(epoch).or_insert_with(|| Pending::new(&self.config.store, epoch));
+        entry.pause = entry.pause.max(pause);
     }
 
     /// One participant has written everything it has for `epoch`.
@@ -375,6 +393,7 @@ impl Coordinator {
                             files_written: e.files_written,
                             files_reused: e.files_reused,
                             total_bytes: 0,
+                            pause: e.pause,
                         };
                         e.writer.take().map(|w| (w, stats))
                     });
@@ -500,150 +519,6 @@ impl Coordinator {
                 _ => None,
             })
             .collect()
-    }
-}
-
-/// The checkpointing side of one keyed operator instance: which key groups changed
-/// since the last committed checkpoint, and writing them (reusing the committed files of
-/// the others) at each epoch.
-pub(crate) struct KeyedCheckpointing {
-    coordinator: Arc<Coordinator>,
-    operator: String,
-    worker: usize,
-    workers: usize,
-    key_groups: u32,
-    /// Key groups changed at each snapshot not yet covered by a committed checkpoint.
-    history: BTreeMap<u64, BTreeSet<u32>>,
-    /// The last epoch snapshotted.
-    pub(crate) last_epoch: u64,
-}
-
-impl KeyedCheckpointing {
-    pub(crate) fn new(
-        coordinator: Arc<Coordinator>,
-        operator: &str,
-        worker: usize,
-        workers: usize,
-        key_groups: u32,
-    ) -> Self {
-        let last_epoch = coordinator.first_epoch() - 1;
-        KeyedCheckpointing {
-            coordinator,
-            operator: operator.to_owned(),
-            worker,
-            workers,
-            key_groups,
-            history: BTreeMap::new(),
-            last_epoch,
-        }
-    }
-
-    fn owned(&self, group: u32) -> bool {
-        crate::key::worker_for_key_group(group, self.key_groups, self.workers) == self.worker
-    }
-
-    /// The last epoch of a finished input (see [`Coordinator::final_epoch`]).
-    pub(crate) fn final_epoch(&self) -> u64 {
-        self.coordinator.final_epoch()
-    }
-
-    /// Loads this worker's key groups from the restored checkpoint, if any.
-    pub(crate) fn restore<K, S>(
-        &self,
-        store: &mut crate::state::KeyedStateStore<K, S>,
-    ) -> Result<usize, String>
-    where
-        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
-        S: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        let mut restored = 0;
-        for group in self.coordinator.restored_key_groups(&self.operator) {
-            if !self.owned(group) {
-                continue;
-            }
-            let name = BlobName { operator: self.operator.clone(), part: StatePart::KeyGroup(group) };
-            if let Some(bytes) = self.coordinator.restored_blob(&name)? {
-                store.restore_group(group, &bytes).map_err(|e| e.to_string())?;
-                restored += 1;
-            }
-        }
-        Ok(restored)
-    }
-
-    /// Once the input is complete: snapshots every epoch up to the job's final one (or
-    /// the newest this operator processed, if later), with the state that is left.
-    pub(crate) fn snapshot_at_end<K, S>(
-        &mut self,
-        last_seen_epoch: u64,
-        store: &mut crate::state::KeyedStateStore<K, S>,
-    ) -> Result<(), String>
-    where
-        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
-        S: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        let last = self.final_epoch().max(last_seen_epoch);
-        self.snapshot_through(last, store)
-    }
-
-    /// Snapshots every epoch after the last one snapshotted, up to `upto`.
-    pub(crate) fn snapshot_through<K, S>(
-        &mut self,
-        upto: u64,
-        store: &mut crate::state::KeyedStateStore<K, S>,
-    ) -> Result<(), String>
-    where
-        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
-        S: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        while self.last_epoch < upto {
-            self.snapshot(self.last_epoch + 1, store)?;
-        }
-        Ok(())
-    }
-
-    /// Snapshots epoch `epoch`: the store holds exactly the effect of every record of
-    /// epochs up to `epoch`.
-    pub(crate) fn snapshot<K, S>(
-        &mut self,
-        epoch: u64,
-        store: &mut crate::state::KeyedStateStore<K, S>,
-    ) -> Result<(), String>
-    where
-        K: std::hash::Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned,
-        S: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        self.last_epoch = epoch;
-        self.history.insert(epoch, store.take_changed_groups().into_iter().collect());
-        let committed = self.coordinator.committed_epoch();
-        self.history = self.history.split_off(&(committed + 1));
-        let changed: BTreeSet<u32> = self.history.values().flatten().copied().collect();
-        let started = std::time::Instant::now();
-        let (mut encoding, mut bytes_written) = (std::time::Duration::ZERO, 0);
-        for group in (0..self.key_groups).filter(|g| self.owned(*g)) {
-            let name = BlobName { operator: self.operator.clone(), part: StatePart::KeyGroup(group) };
-            if changed.contains(&group) {
-                let encode_started = std::time::Instant::now();
-                let bytes = store.encode_group(group).map_err(|e| e.to_string())?;
-                encoding += encode_started.elapsed();
-                bytes_written += bytes.len();
-                self.coordinator.write(epoch, name, &bytes)?;
-            } else if let Some(file) = self.coordinator.committed_file(&name) {
-                self.coordinator.reuse(epoch, name, file);
-            }
-        }
-        tracing::debug!(
-            operator = %self.operator,
-            worker = self.worker,
-            epoch,
-            keys = store.len(),
-            changed_groups = changed.len(),
-            bytes_written,
-            encode_ms = encoding.as_millis() as u64,
-            total_ms = started.elapsed().as_millis() as u64,
-            "snapshot"
-        );
-        self.coordinator.ack(epoch);
-        Ok(())
     }
 }
 

@@ -2,12 +2,12 @@
 //! reducer (windows, triggers, panes) per key, and holds the output watermark.
 
 use crate::align::{stamp_of, EpochAligner};
-use crate::checkpoint::KeyedCheckpointing;
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::flow::send_counted;
 use crate::graph::{BuildFn, NodeId, NodeKind, PortRef, Translation, WStream};
 use crate::key::{worker_for_key, Key};
+use crate::keyed_snapshot::KeyedCheckpointing;
 use crate::optimizer::lifting::{self, Partial};
 use crate::pcollection::PCollection;
 use crate::state::KeyedStateStore;

@@ -36,6 +36,7 @@ mod flow;
 pub mod graph;
 pub mod group;
 pub mod key;
+mod keyed_snapshot;
 pub mod multi_output;
 pub mod optimizer;
 pub mod pacing;

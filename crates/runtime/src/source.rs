@@ -11,6 +11,7 @@ use crate::dead_letter::DeadLetter;
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::graph::{NodeId, NodeKind, Pipeline, PortRef, Translation};
+use crate::keyed_snapshot::Background;
 use crate::pcollection::PCollection;
 use crate::time::{frontier_time, FrontierTime};
 use millstream_checkpoint::{BlobName, StatePart};
@@ -203,6 +204,8 @@ struct EpochClock {
     /// The epoch records are currently emitted in.
     epoch: u64,
     next_at: std::time::Instant,
+    /// The positions of the last epoch ended, being written.
+    background: Background,
 }
 
 impl EpochClock {
@@ -213,6 +216,7 @@ impl EpochClock {
             coordinator,
             operator_id: operator_id.to_owned(),
             next_at,
+            background: Background::default(),
         }
     }
 
@@ -237,21 +241,43 @@ impl EpochClock {
     }
 
     /// Records every partition's position as the end of the current epoch, then starts
-    /// the next.
+    /// the next. The positions are taken here; they are written (and the epoch
+    /// acknowledged) on a background thread, so that reading goes on meanwhile. One such
+    /// write at a time: the next epoch's end waits for the previous one.
     fn end_epoch<T>(&mut self, readers: &[PartitionReader<T>]) -> Result<(), String> {
+        let paused = std::time::Instant::now();
+        self.background.finish(true)?;
+        let mut blobs = Vec::with_capacity(readers.len());
         for r in readers {
             let bytes = bincode::serialize(&Self::stored(r)?).map_err(|e| e.to_string())?;
-            self.coordinator.write(self.epoch, partition_blob(&self.operator_id, r.index), &bytes)?;
+            blobs.push((partition_blob(&self.operator_id, r.index), bytes));
         }
-        self.coordinator.ack(self.epoch);
+        let (coordinator, epoch) = (self.coordinator.clone(), self.epoch);
+        self.background.spawn(epoch, move || {
+            for (name, bytes) in blobs {
+                coordinator.write(epoch, name, &bytes)?;
+            }
+            coordinator.ack(epoch);
+            Ok(())
+        })?;
+        self.coordinator.report_pause(epoch, paused.elapsed());
         self.epoch += 1;
         self.coordinator.epoch_started(self.epoch);
         self.next_at = std::time::Instant::now() + self.coordinator.interval().to_std();
         Ok(())
     }
 
+    /// Reports the failure of the last epoch's background write, if it failed.
+    fn check(&mut self) -> Result<(), String> {
+        self.background.finish(false)
+    }
+
     /// All partitions are exhausted: their final positions stand for every later epoch.
     fn retire<T>(&mut self, readers: &[PartitionReader<T>]) {
+        // After the last epoch's positions: a retirement stands for every later epoch.
+        if let Err(e) = self.background.finish(true) {
+            tracing::warn!(error = %e, "could not record the positions of the last epoch");
+        }
         let mut last = Vec::new();
         for r in readers {
             let name = partition_blob(&self.operator_id, r.index);
@@ -499,14 +525,16 @@ impl Pipeline {
                     }
                     // End the epoch at this cut: every record emitted so far belongs to it.
                     if let Some(ep) = epochs.as_mut() {
-                        if ep.due() {
-                            match ep.end_epoch(&readers) {
-                                Ok(()) => c.downgrade(&frontier_time(ep.epoch, Timestamp(c.time().inner))),
-                                Err(message) => job.fail(RuntimeError::Source {
-                                    source_name: step.clone(),
-                                    message: format!("checkpoint: {message}"),
-                                }),
-                            }
+                        // (A failed background write of the last epoch's positions fails the
+                        // job here, at the latest when the next epoch ends.)
+                        let ended = if ep.due() { ep.end_epoch(&readers).map(Some) } else { Ok(None) };
+                        match ended.and_then(|e| ep.check().map(|()| e)) {
+                            Ok(Some(())) => c.downgrade(&frontier_time(ep.epoch, Timestamp(c.time().inner))),
+                            Ok(None) => {}
+                            Err(message) => job.fail(RuntimeError::Source {
+                                source_name: step.clone(),
+                                message: format!("checkpoint: {message}"),
+                            }),
                         }
                     }
                     let mark = worker_mark.or_else(|| board.global()).unwrap_or(watermark);

@@ -74,11 +74,13 @@ impl<T: 'static> SinkState<T> {
         let Some(c) = self.coordinator.clone() else { return Ok(()) };
         while self.last_epoch < upto {
             let epoch = self.last_epoch + 1;
+            let paused = std::time::Instant::now();
             let handle = self.writer.pre_commit(epoch)?;
             self.pending.insert(epoch, handle);
             let handles: Vec<&Vec<u8>> = self.pending.values().collect();
             let bytes = bincode::serialize(&handles).map_err(|e| e.to_string())?;
             c.write(epoch, worker_blob(&self.operator_id, self.worker), &bytes)?;
+            c.report_pause(epoch, paused.elapsed());
             c.ack(epoch);
             self.last_epoch = epoch;
         }

@@ -49,7 +49,7 @@ macro_rules! ord_extremum {
     ($name:ident, $wins:expr) => {
         impl<I> CombineFn<I> for $name
         where
-            I: Ord + Clone + Send + Serialize + DeserializeOwned + 'static,
+            I: Ord + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
         {
             type Accumulator = Option<I>;
             type Output = Option<I>;

@@ -59,7 +59,7 @@ impl TopK {
 
 impl<I> CombineFn<I> for TopK
 where
-    I: Ord + Clone + Send + Serialize + DeserializeOwned + 'static,
+    I: Ord + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     /// The best `k` inputs so far, sorted in output order.
     type Accumulator = Vec<I>;

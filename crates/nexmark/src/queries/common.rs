@@ -20,7 +20,7 @@ pub struct MaxWithTies;
 
 impl<T> CombineFn<(i64, T)> for MaxWithTies
 where
-    T: Clone + Send + Serialize + DeserializeOwned + 'static,
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     type Accumulator = (i64, Vec<T>);
     type Output = (i64, Vec<T>);

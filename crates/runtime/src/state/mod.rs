@@ -5,4 +5,4 @@
 
 mod keyed;
 
-pub use keyed::{KeyedStateStore, StateCodecError};
+pub use keyed::{KeyedStateStore, StateCodecError, StateView};

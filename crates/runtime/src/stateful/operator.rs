@@ -6,13 +6,13 @@
 use super::executor::{Executor, Times};
 use super::StatefulDoFn;
 use crate::align::{stamp_of, EpochAligner};
-use crate::checkpoint::KeyedCheckpointing;
 use crate::dofn::{guarded, UserError};
 use crate::element::Element;
 use crate::error::RuntimeError;
 use crate::flow::{send_counted, FlowOut};
 use crate::graph::{NodeId, NodeKind, PortRef, Translation};
 use crate::key::{worker_for_key, Key};
+use crate::keyed_snapshot::KeyedCheckpointing;
 use crate::pcollection::PCollection;
 use crate::time::{frontier_time, input_progress, FrontierTime};
 use millstream_model::{Timestamp, WindowedValue};
